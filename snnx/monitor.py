@@ -7,9 +7,13 @@ TensorBoard is imported only when a :class:`TensorBoardLogger` is made, and figu
 with matplotlib's Agg canvas directly (no pyplot, no global backend switch).
 
 Example:
-    >>> log = MultiLogger([StdoutLogger(), JsonlLogger("runs/demo/metrics.jsonl")])
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.jsonl"
+    >>> log = MultiLogger([StdoutLogger(), JsonlLogger(path)])
     >>> log.log_dict({"adapt/accuracy": 0.81, "hw/energy_j": 2.5e-6}, step=50)
     >>> log.close()
+    >>> read_metrics_jsonl(path)["adapt/accuracy"]
+    [(50, 0.81)]
 """
 
 from __future__ import annotations

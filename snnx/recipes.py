@@ -150,13 +150,11 @@ class DataConfig:
     """Where the windows come from and how the target stream is ordered."""
 
     kind: str = spec("synthetic_har", choices=("synthetic_har", "uci_har", "hdf5", "digits"),
-                     doc="synthetic_har (offline default) | uci_har (a local copy) | hdf5 "
-                         "(DESIGN.md data layout) | digits (scikit-learn)")
+                     doc="synthetic_har (offline default) | uci_har | hdf5 | digits (sklearn)")
     path: str | None = spec(None, doc="uci_har: the 'UCI HAR Dataset' folder; hdf5: the file; "
                                       "ignored by synthetic_har and digits")
     source_subjects: int = spec(8, lo=1, hi=10000, doc="subjects for off-chip pretraining")
-    target_subjects: int = spec(1, lo=1, hi=10000,
-                                doc="held-out subjects streamed during on-line adaptation")
+    target_subjects: int = spec(1, lo=1, hi=10000, doc="held-out subjects, streamed on-line")
     windows_per_activity: int = spec(40, lo=1, hi=100000,
                                      doc="synthetic_har: windows per subject and activity")
     test_fraction: float = spec(0.25, lo=0, hi=1, lo_open=True, hi_open=True,
@@ -274,8 +272,7 @@ class EvalConfig:
     """Evaluation on the held-out target windows."""
 
     mc_draws: int = spec(3, lo=1, hi=10000,
-                         doc="independent hardware draws (variation, faults, noise seeds) "
-                             "averaged per reported accuracy")
+                         doc="hardware draws (variation, faults, noise) averaged per accuracy")
     every: int = spec(50, lo=0, hi=1 << 30,
                       doc="evaluate every N stream windows; 0 = only before and after")
 
@@ -304,8 +301,7 @@ class Recipe:
     description: str = spec("", doc="one line shown by `snnx ls`")
     seed: int = spec(0, lo=0, hi=2**32 - 1, doc="master seed of every generator in the run")
     device: str = spec("cpu", doc="torch device: cpu | cuda | cuda:N | mps | auto")
-    hw: HwSpec = spec(factory=HwSpec, doc="hardware model: preset name/path or "
-                                          "{preset, overrides}")
+    hw: HwSpec = spec(factory=HwSpec, doc="preset name or path, or {preset, overrides}")
     transforms: tuple[TransformSpec, ...] = spec((), doc="passes run before deployment, in order")
     data: DataConfig = spec(factory=DataConfig, doc="source and target data")
     model: ModelConfig = spec(factory=ModelConfig, doc="the network")
@@ -355,11 +351,13 @@ def _build_hw(value: Any) -> HwSpec:
         except ConfigError as e:
             raise ConfigError(re.sub(r"^hw\.preset:", "hw:", str(e))) from None
     if isinstance(value, Mapping):
-        section_names = {f.name for f in dataclasses.fields(hwconfig.HWConfig)}
+        sections = {f.name for f in dataclasses.fields(hwconfig.HWConfig)}
         for key in value:
-            if key not in ("preset", "overrides") and key in section_names:
+            if key not in ("preset", "overrides") and key in sections:
                 raise ConfigError(f"hw.{key}: unknown key; hardware keys go under hw.overrides, "
                                   f"e.g. hw.overrides.{key}.<field>")
+        if "overrides" in value and value["overrides"] is None:  # all entries commented out
+            value = {**value, "overrides": {}}
         return build(HwSpec, value, "hw")
     raise ConfigError(f"hw: expected a preset name, a YAML path or a mapping {{preset, "
                       f"overrides}}, got {value!r}")
@@ -539,6 +537,9 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"--set: empty key path in override {text!r}; write key.path=VALUE")
     if any(ch.isspace() for ch in key):
         raise ConfigError(f"{key}: spaces are not allowed in a key path ({text!r})")
+    if "[" in key or "]" in key:
+        raise ConfigError(f"{key}: list items cannot be set one by one; set the whole list, "
+                          f"e.g. transforms=[{{name: mdm}}]")
     if not all(key.split(".")):
         raise ConfigError(f"{key}: empty part in key path (stray or doubled '.'); write e.g. "
                           f"adapt.lr=1e-3")
@@ -562,7 +563,13 @@ def apply_overrides(data: Mapping[str, Any],
     if isinstance(overrides, str):
         overrides = [overrides]
     for item in overrides:
-        key, value = parse_override(item) if isinstance(item, str) else item
+        if isinstance(item, str):
+            key, value = parse_override(item)
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            key, value = item
+        else:
+            raise ConfigError(f"--set: expected 'key.path=value' or a (key, value) pair, "
+                              f"got {item!r}")
         if key.startswith("hw.") and (out.get("hw") is None or isinstance(out["hw"], str)):
             out["hw"] = {} if out.get("hw") is None else {"preset": out["hw"]}
         if key.startswith("hw.overrides.") and isinstance(out["hw"], Mapping):

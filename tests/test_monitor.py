@@ -168,7 +168,8 @@ def test_figures_are_png(tmp_path):
     pie = plot_energy_split({"adc": 3e-12, "pulses": 1e-12}, tmp_path / "pie.png", kind="pie")
     none = plot_energy_split({"adc": 0.0}, tmp_path / "none.png")
     rows = [{"rule": "dfa", "accuracy": 0.86, "energy_j": 1e-6, "latency_s": 1e-3, "area_m2": 1e-7},
-            {"rule": "bp", "accuracy": 0.84, "energy_j": 2.6e-6, "latency_s": 2e-3, "area_m2": 1.1e-7},
+            {"rule": "bp", "accuracy": 0.84, "energy_j": 2.6e-6, "latency_s": 2e-3,
+             "area_m2": 1.1e-7},
             {"rule": "logsgd", "accuracy": 0.80, "energy_j": 2e-5}]
     cmp_ = plot_rule_comparison(rows, tmp_path / "rules.png")
     for path in (one, many, bars, pie, none, cmp_):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,8 @@ MALFORMED = [
         "did you mean 'feedback'?"),
     Bad("unknown-no-match", "model: {banana: 1}\n", (), "model.banana", "valid keys:"),
     # bad choices
-    Bad("bad-rule", "adapt: {rule: dfaa}\n", (), "adapt.rule", "'dfaa' is not one of bp, dfa, logsgd"),
+    Bad("bad-rule", "adapt: {rule: dfaa}\n", (), "adapt.rule",
+        "'dfaa' is not one of bp, dfa, logsgd"),
     Bad("bad-data-kind", "data: {kind: csv}\n", (), "data.kind", "is not one of"),
     Bad("bad-neuron", "model: {neuron: izhikevich}\n", (), "model.neuron", "is not one of"),
     # wrong types
@@ -120,6 +122,8 @@ MALFORMED = [
     Bad("set-double-dot", "seed: 0\n", ("adapt..lr=1",), "adapt..lr", "empty part"),
     Bad("set-leading-dot", "seed: 0\n", (".lr=1",), ".lr", "empty part"),
     Bad("set-space-in-key", "seed: 0\n", ("adapt lr=1",), "adapt lr", "spaces"),
+    Bad("set-list-index", "seed: 0\n", ("transforms[0].k=1",), "transforms[0].k",
+        "set the whole list"),
     Bad("set-bad-yaml-value", "seed: 0\n", ("model.hidden=[64,",), "model.hidden",
         "cannot parse value"),
     # the file itself
@@ -181,6 +185,16 @@ def test_every_shipped_recipe_loads_and_round_trips(path, tmp_path):
     assert "snnx adapt --recipe" in head and "--set" in head
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_header_set_examples_are_valid(path):
+    head = path.read_text(encoding="utf-8").split("\n\n")[0]
+    commands = [line.lstrip("#").strip().rstrip("\\") for line in head.splitlines()]
+    words = shlex.split(" ".join(c for c in commands if c.startswith(("snnx ", "--set"))))
+    sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    assert sets
+    load_recipe(path, sets)
+
+
 def test_list_recipes_walks_the_whole_tree():
     assert list_recipes() == sorted(p.relative_to(RECIPES_DIR).with_suffix("").as_posix()
                                     for p in SHIPPED)
@@ -215,7 +229,7 @@ def test_existing_path_wins_over_shipped_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "har_dfa.yaml").write_text("seed: 7\n")
     assert load_recipe("har_dfa.yaml").seed == 7
-    assert load_recipe("har_dfa").seed == 0  # a bare name without a file still finds the shipped one
+    assert load_recipe("har_dfa").seed == 0  # no such file: the shipped recipe
 
 
 def test_folder_is_not_a_recipe(tmp_path):
@@ -274,6 +288,12 @@ def test_hw_overrides_by_set_and_resolved_config():
     assert dict(r.hw.overrides) == {"noise.read_sigma": 0.03, "periphery.adc_bits": 6}
     hw = r.hw_config()
     assert hw.noise.read_sigma == 0.03 and hw.periphery.adc_bits == 6
+
+
+def test_commented_out_hw_overrides_are_empty(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("hw:\n  preset: ideal\n  overrides:\n    # noise.read_sigma: 0.02\n")
+    assert dict(load_recipe(path).hw.overrides) == {}
 
 
 def test_set_widens_plain_hw_and_later_flat_key_wins():
