@@ -1,0 +1,559 @@
+"""The Tile: THE crossbar engine (DESIGN.md contract 1).
+
+A Tile holds one logical weight matrix W (out x in) as conductances on one or more physical
+arrays of ``rows x cols`` cells. Every learning rule, layer and transform calls these verbs and
+nothing else::
+
+    tile = Tile(W, hw)                 # programs W (write-verify as configured)
+    y = tile.mvm(x)                    # x (B, in)  -> y (B, out)
+    g = tile.mvm_t(d)                  # d (B, out) -> g (B, in)   transposed read
+    tile.outer_update(x, d, lr)        # W <- W - lr d^T x as device pulses
+    tile.program(W); tile.read_weight(); tile.ledger; tile.state_dict()
+
+Physical model (METHODS.md section 0):
+
+* The array stores W^T: physical row i = input i (wordline), column j = output j (bitline).
+  Signed weights use a differential pair of arrays (G+ and G-, one side at g_min).
+* Multi-level cells (``periphery.weight_bits`` null): ``G = g_min + (g_max-g_min) q(|W|/w_max)``
+  with q rounding to ``device.levels`` levels. Bit slicing: |W| quantised to ``weight_bits``
+  bits, split into ``ceil(weight_bits/bits_per_cell)`` cells on adjacent columns (MSB first),
+  recombined digitally after the ADC with significances 2^(bits_per_cell k).
+* A matrix larger than one array is cut into a grid; each array's column partial sums pass
+  their own ADC and are added digitally.
+* Inputs are scaled (per vector by max|x|, or by a fixed full scale), pass a DAC (or are
+  fed bit-serially, one 1-bit plane per cycle, shift-added) and drive V = V_read x.
+* Per-read conductance noise is applied as its exact equivalent at the output: for
+  independent cell noise, sum_i x_i dG_ij is Gaussian with variance sum_i x_i^2 var(G_ij)
+  (constant part: one row reduction; state-dependent part: one matmul with x^2). Output-
+  referred noise ``s0 + s1 |y|`` (fraction of ADC full scale) models fitted chip data.
+* ``outer_update`` turns ``-lr d^T x`` into pulse counts with stochastic rounding, potentiates
+  G+ for positive and G- for negative changes (soft bounds, asymmetry, device-to-device gain,
+  cycle-to-cycle noise), and refreshes a pair when both sides run high. Bit-sliced tiles
+  update by digital read-modify-write of the changed cells.
+
+Everything is vectorised: no Python loop over cells, pulses or batch elements.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from snnx.errors import ShapeError
+from snnx.hw import device as dev
+from snnx.hw import periphery as per
+from snnx.hw.config import HWConfig, load
+from snnx.hw.cost import CostLedger
+from snnx.hw.programming import ProgramStats, program_one_shot, program_verify
+from snnx.hw.rng import RandomSource
+from snnx.hw.tile_cost import TileCost
+
+
+def _as_matrix(t: Any, name: str, n_cols: int | None, dtype=None, device=None) -> torch.Tensor:
+    """Validate a (B, n) float tensor (1-D is promoted to one row)."""
+    if not isinstance(t, torch.Tensor):
+        try:
+            t = torch.as_tensor(t, dtype=dtype or torch.float32, device=device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ShapeError(f"{name}: cannot convert to a tensor ({e})") from None
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    if t.dim() != 2:
+        raise ShapeError(f"{name}: expected shape (batch, {n_cols}), got {tuple(t.shape)}")
+    if n_cols is not None and t.shape[1] != n_cols:
+        raise ShapeError(f"{name}: expected {n_cols} features in dim 1, got shape "
+                         f"{tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.to(dtype or torch.float32)
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)
+    if device is not None and t.device != device:
+        t = t.to(device)
+    if not bool(torch.isfinite(t).all()):
+        raise ShapeError(f"{name}: contains NaN or inf")
+    return t
+
+
+class Tile:
+    """One logical weight matrix on simulated crossbar arrays.
+
+    Args:
+        W: initial weights, shape (out, in), any float dtype (float32 or float64).
+        hw: hardware model: an :class:`HWConfig` or a preset name / path for
+            :func:`snnx.hw.load` (default ``"rram_generic"``).
+        seed: seed of all randomness of this tile (faults, variation, programming, noise).
+        ledger: a shared :class:`CostLedger` (e.g. one per network); default a new one.
+        name: name of the tile in the ledger's area table.
+        pool_size: random-number pool length (see :mod:`snnx.hw.rng`); None = exact sampling.
+
+    Example:
+        >>> import torch, snnx.hw as hw
+        >>> W = torch.randn(10, 300)
+        >>> t = Tile(W, hw.load("ideal", **{"array.rows": 128}))  # 3 arrays along the inputs
+        >>> x = torch.randn(4, 300)
+        >>> bool(torch.allclose(t.mvm(x), x @ W.T, rtol=1e-4, atol=1e-4))
+        True
+    """
+
+    def __init__(self, W: torch.Tensor, hw: HWConfig | str = "rram_generic", *, seed: int = 0,
+                 ledger: CostLedger | None = None, name: str = "tile",
+                 pool_size: int | None = 1 << 20) -> None:
+        self.hw = hw if isinstance(hw, HWConfig) else load(hw)
+        if not isinstance(W, torch.Tensor):
+            W = torch.as_tensor(W, dtype=torch.float32)
+        if W.dim() != 2 or W.shape[0] < 1 or W.shape[1] < 1:
+            raise ShapeError(f"W: expected a 2-D (out, in) matrix, got shape {tuple(W.shape)}")
+        self.dtype = W.dtype if W.is_floating_point() else torch.float32
+        self.device = W.device
+        W = _as_matrix(W, "W", None, self.dtype, self.device)
+        self.out_features, self.in_features = int(W.shape[0]), int(W.shape[1])
+        p, a = self.hw.periphery, self.hw.array
+        self.n_slices = per.slice_count(p.weight_bits, p.bits_per_cell)
+        self.n_cols = self.out_features * self.n_slices
+        self.n_row_blocks = -(-self.in_features // a.rows)
+        self.n_col_blocks = -(-self.n_cols // a.cols)
+        self.seed = int(seed)
+        self.gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        self.rng = RandomSource(self.seed + 7919, self.device, self.dtype, pool_size)
+        shape = (2, self.in_features, self.n_cols)
+        self.faults = dev.sample_faults(shape, self.hw, self.gen, self.device)
+        self.gain = dev.sample_d2d_gain(shape, self.hw, self.gen, self.device, self.dtype)
+        self.row_perm: torch.Tensor | None = None
+        self.col_perm: torch.Tensor | None = None
+        self._G = torch.full(shape, self.hw.device.g_min, dtype=self.dtype, device=self.device)
+        self.w_max = 1.0
+        self.n_updates = 0
+        self._cache: dict[str, Any] | None = None
+        self.ledger = ledger if ledger is not None else CostLedger()
+        self.cost = TileCost(self, self.ledger, name)
+        self.program(W)
+
+    # ================================================================== geometry helpers
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(out, in) of the logical matrix."""
+        return (self.out_features, self.in_features)
+
+    @property
+    def n_arrays(self) -> int:
+        """Physical arrays used (both sides of the differential pair)."""
+        return 2 * self.n_row_blocks * self.n_col_blocks
+
+    @property
+    def conductances(self) -> torch.Tensor:
+        """Programmed conductances (2, in, out*slices) in S, physical order (G+, G-)."""
+        return self._G
+
+    def _col_significance(self) -> torch.Tensor:
+        """Per logical column (o, pos): weight units per normalised cell difference."""
+        p = self.hw.periphery
+        if self.n_slices == 1 and p.weight_bits is None:
+            return torch.full((self.n_cols,), self.w_max, dtype=self.dtype, device=self.device)
+        base = (1 << p.bits_per_cell) - 1
+        pos = torch.arange(self.n_slices, device=self.device)
+        k = self.n_slices - 1 - pos  # interleaved, MSB first
+        sig = (2.0 ** (p.bits_per_cell * k)).to(self.dtype) * base
+        sig = sig * self.w_max / ((1 << p.weight_bits) - 1)
+        return sig.repeat(self.out_features)
+
+    def _to_phys(self, T: torch.Tensor) -> torch.Tensor:
+        """Logical (..., in, n_cols) -> physical order."""
+        if self.row_perm is not None:
+            T = T.index_select(-2, self.row_perm)
+        if self.col_perm is not None:
+            T = T.index_select(-1, self.col_perm)
+        return T
+
+    def _to_logical(self, T: torch.Tensor) -> torch.Tensor:
+        """Physical (..., in, n_cols) -> logical order."""
+        if self.row_perm is not None:
+            T = T.index_select(-2, torch.argsort(self.row_perm))
+        if self.col_perm is not None:
+            T = T.index_select(-1, torch.argsort(self.col_perm))
+        return T
+
+    # ================================================================== programming
+    def _targets(self, W: torch.Tensor) -> torch.Tensor:
+        """Target conductances (2, in, n_cols) in S, logical order, for weights W."""
+        hw = self.hw
+        r, gmin = dev.g_range(hw), hw.device.g_min
+        p = hw.periphery
+        Wt = W.t()
+        if p.weight_bits is None:
+            mag = dev.quantize_levels(Wt.abs() / self.w_max, hw.device.levels)
+        else:
+            full = (1 << p.weight_bits) - 1
+            q = torch.round(Wt.abs() / self.w_max * full).clamp_(0, full).to(torch.int64)
+            digits = per.slice_weights(q, p.weight_bits, p.bits_per_cell).flip(-1)
+            mag = (digits.to(self.dtype) / ((1 << p.bits_per_cell) - 1)).reshape(
+                self.in_features, self.n_cols)
+            Wt = Wt.repeat_interleave(self.n_slices, dim=1)
+        pos = (Wt > 0).to(self.dtype)
+        neg = (Wt < 0).to(self.dtype)
+        return torch.stack([gmin + r * mag * pos, gmin + r * mag * neg])
+
+    def program(self, W: torch.Tensor) -> None:
+        """(Re)program the tile to hold W (out, in) with the configured write scheme.
+
+        Sets the weight scale ``w_max = w_headroom * max|W|`` (kept by later updates).
+        Programming error persists until the next write; faults and device-to-device
+        variation are properties of the physical cells and never change.
+        """
+        W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
+        if W.shape[0] != self.out_features:
+            raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
+        m = float(W.abs().max())
+        self.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
+        targets = self._to_phys(self._targets(W))
+        self._write(targets)
+
+    def _write(self, targets: torch.Tensor, mask: torch.Tensor | None = None) -> ProgramStats:
+        """Write physical-order targets (all cells, or only the cells in ``mask``) and book
+        the cost."""
+        gain, faults = self.gain, self.faults
+        if mask is not None:  # program just the selected cells, as one flat vector
+            targets = targets[mask]
+            gain = None if gain is None else gain[mask]
+            faults = None if faults is None else (faults[0][mask], faults[1][mask])
+        if self.hw.programming.scheme == "verify":
+            G, stats = program_verify(targets, self.hw, self.gen, gain, faults)
+        else:
+            G, stats = program_one_shot(targets, self.hw, self.gen)
+        dev.apply_faults(G, faults, self.hw)
+        if mask is not None:
+            full = self._G.clone()
+            full[mask] = G
+            G = full
+        self._G = G
+        self._invalidate()
+        self.cost.program(stats)
+        return stats
+
+    def set_mapping(self, row_perm: torch.Tensor | None = None,
+                    col_perm: torch.Tensor | None = None) -> None:
+        """Place logical rows/columns at other physical positions and re-program.
+
+        ``row_perm[i]`` is the logical input held by physical row i; ``col_perm[c]`` the
+        logical column (output x slice) held by physical column c. Outputs are unchanged on
+        ideal hardware; faults and variation stay with the physical cells.
+        """
+        W = self.read_weight()
+        for name, perm, n in (("row_perm", row_perm, self.in_features),
+                              ("col_perm", col_perm, self.n_cols)):
+            if perm is not None:
+                perm = torch.as_tensor(perm, dtype=torch.int64, device=self.device)
+                if perm.shape != (n,) or not torch.equal(torch.sort(perm).values,
+                                                         torch.arange(n, device=self.device)):
+                    raise ShapeError(f"{name}: expected a permutation of range({n})")
+            setattr(self, name, perm)
+        self.program(W)
+
+    def read_weight(self) -> torch.Tensor:
+        """The weights the cells hold now (out, in), in logical units (no read noise, no
+        parasitics)."""
+        diff = self._to_logical(self._G[0] - self._G[1]) / dev.g_range(self.hw)
+        w = diff * self._col_significance()
+        w = w.view(self.in_features, self.out_features, self.n_slices).sum(-1)
+        return w.t().contiguous()
+
+    # ================================================================== cached read model
+    def _invalidate(self) -> None:
+        self._cache = None
+
+    def _effective(self) -> torch.Tensor:
+        """Conductances seen by a read (2, in, n_cols): with wire resistance if configured."""
+        par = self.hw.parasitics
+        if par.model == "none":
+            return self._G
+        from snnx.hw import parasitics
+
+        out = torch.empty_like(self._G)
+        rows, cols = self.hw.array.rows, self.hw.array.cols
+        for s in range(2):
+            for rb in range(self.n_row_blocks):
+                for cb in range(self.n_col_blocks):
+                    sl = (s, slice(rb * rows, (rb + 1) * rows), slice(cb * cols, (cb + 1) * cols))
+                    out[sl] = parasitics.effective_conductance(
+                        self._G[sl], par.r_row, par.r_col, model=par.model).to(self.dtype)
+        return out
+
+    def _build_cache(self) -> dict[str, Any]:
+        hw = self.hw
+        r = dev.g_range(hw)
+        Ge = self._effective()
+        Wn = (Ge[0] - Ge[1]) / r  # physical (in, n_cols), full-cell units
+        rows, cols = hw.array.rows, hw.array.cols
+        R, C = self.n_row_blocks, self.n_col_blocks
+        a, _, _ = dev.read_noise_var(hw)
+        S = dev.state_noise_matrix(Ge[0], Ge[1], hw)
+        c: dict[str, Any] = {"Wn": Wn, "a2": 2.0 * a, "S": S}
+        pad_r = R * rows - self.in_features
+        if R > 1:
+            c["Wn_f"] = torch.nn.functional.pad(Wn, (0, 0, 0, pad_r)).view(R, rows, self.n_cols)
+            if S is not None:
+                c["S_f"] = torch.nn.functional.pad(S, (0, 0, 0, pad_r)).view(R, rows, self.n_cols)
+        pad_c = C * cols - self.n_cols
+        WnT = torch.nn.functional.pad(Wn, (0, pad_c)).view(self.in_features, C, cols)
+        c["Wn_t"] = WnT.permute(1, 2, 0).contiguous()  # (C, cols, in)
+        if S is not None:
+            ST = torch.nn.functional.pad(S, (0, pad_c)).view(self.in_features, C, cols)
+            c["S_t"] = ST.permute(1, 2, 0).contiguous()
+        sig = self._col_significance()
+        if self.col_perm is not None:
+            sig = sig[self.col_perm]
+        c["out_scale"] = sig  # physical column -> weight units per full-cell unit
+        c["col_inv"] = None if self.col_perm is None else torch.argsort(self.col_perm)
+        c["row_inv"] = None if self.row_perm is None else torch.argsort(self.row_perm)
+        c["fs"] = hw.periphery.adc_clip * rows
+        c["fs_t"] = hw.periphery.adc_clip * cols
+        c["gsum_rows"] = Ge.sum(dim=(0, 2))  # (in,) S, for read energy
+        c["gsum_cols"] = Ge.sum(dim=(0, 1))  # (n_cols,)
+        self._cache = c
+        return c
+
+    # ================================================================== reads
+    def _scale_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        p = self.hw.periphery
+        if p.input_scaling == "abs_max":
+            s = x.abs().amax(1, keepdim=True)
+            s = torch.where(s > 0, s, torch.ones_like(s))
+            return x / s, s
+        return (x / p.x_max).clamp(-1.0, 1.0), p.x_max
+
+    def _encode(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """DAC (or bit-serial planes): returns (X (V*B, n), plane weights (V,) or None)."""
+        p = self.hw.periphery
+        if p.input_bit_serial:
+            bits = p.dac_bits if p.dac_bits is not None else 8
+            planes, w = per.bit_planes(per.dac(xs, bits), bits)
+            return planes.reshape(-1, xs.shape[1]), w
+        return per.dac(xs, p.dac_bits), None
+
+    def _partials(self, X: torch.Tensor, Wb: torch.Tensor, W2: torch.Tensor, Sb, S2,
+                  nblk: int, blk: int, fs: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-array partial sums with read noise and ADC.
+
+        Args:
+            X: (N, K) drive vectors in physical order.
+            Wb / Sb: blocked (nblk, blk, M) matrices (used when nblk > 1).
+            W2 / S2: the same as 2-D (K, M) (used when nblk == 1).
+        Returns:
+            (partials summed over arrays (N, M), per-array sum of x^2 (nblk, K) over N).
+        """
+        hw = self.hw
+        if nblk == 1:
+            Xb = X.unsqueeze(0)
+            p = (X @ W2).unsqueeze(0)
+        else:
+            Xp = torch.nn.functional.pad(X, (0, nblk * blk - X.shape[1]))
+            Xb = Xp.view(X.shape[0], nblk, blk).transpose(0, 1)
+            p = torch.bmm(Xb, Wb)
+        sq = Xb * Xb
+        var = None
+        a2 = self._cache["a2"]
+        if a2:
+            var = sq.sum(-1, keepdim=True).mul_(a2)
+        if (S2 if nblk == 1 else Sb) is not None:
+            v2 = (sq[0] @ S2).unsqueeze(0) if nblk == 1 else torch.bmm(sq, Sb)
+            var = v2 if var is None else var + v2
+        n = hw.noise
+        if n.out_sigma0 or n.out_sigma1:
+            vo = (p.abs() * n.out_sigma1 + n.out_sigma0 * fs).square_()
+            var = vo if var is None else var + vo
+        if var is not None:
+            p = p + var.sqrt_() * self.rng.normal(*p.shape)
+        per.adc_(p, hw.periphery.adc_bits, fs)
+        out = p[0] if nblk == 1 else p.sum(0)
+        return out, sq.sum(1)
+
+    def mvm(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward read: y = x W^T through DAC, arrays (noise), ADC and shift-add.
+
+        Args:
+            x: (B, in) inputs (1-D is treated as one row and returned 1-D).
+        Returns:
+            (B, out) outputs in weight x input units.
+        Raises:
+            ShapeError: wrong shape, or NaN/inf in x.
+        """
+        squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
+        x = _as_matrix(x, "x", self.in_features, self.dtype, self.device)
+        c = self._cache or self._build_cache()
+        B = x.shape[0]
+        xs, s = self._scale_inputs(x)
+        X, pw = self._encode(xs)
+        if self.row_perm is not None:
+            X = X.index_select(1, self.row_perm)
+        y, sq = self._partials(X, c.get("Wn_f"), c["Wn"], c.get("S_f"), c["S"],
+                               self.n_row_blocks, self.hw.array.rows, c["fs"])
+        V = 1 if pw is None else pw.shape[0]
+        if pw is not None:
+            y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
+        y = y * c["out_scale"]
+        if c["col_inv"] is not None:
+            y = y.index_select(1, c["col_inv"])
+        if self.n_slices > 1:
+            y = y.view(B, self.out_features, self.n_slices).sum(-1)
+        y = y * s
+        self.cost.read(B, V, sq, transposed=False)
+        return y[0] if squeeze else y
+
+    def mvm_t(self, d: torch.Tensor) -> torch.Tensor:
+        """Transposed read: g = d W, driving the columns and sensing the rows.
+
+        Uses the same conductances and noise model as :meth:`mvm`; needs column-side
+        drivers and row-side ADCs (their area is registered on first use). Bit-sliced
+        tiles read one slice plane per cycle and shift-add.
+
+        Args:
+            d: (B, out). Returns (B, in).
+        """
+        squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
+        d = _as_matrix(d, "d", self.out_features, self.dtype, self.device)
+        c = self._cache or self._build_cache()
+        B = d.shape[0]
+        ds, s = self._scale_inputs(d)
+        D, pw = self._encode(ds)  # (V*B, out)
+        S = self.n_slices
+        if S > 1:  # slice k columns driven in cycle k, others idle
+            Dc = D.repeat_interleave(S, dim=1).view(-1, self.out_features, S)
+            eye = torch.eye(S, dtype=self.dtype, device=self.device)
+            D = (Dc.unsqueeze(0) * eye.view(S, 1, 1, S)).reshape(-1, self.n_cols)
+        if self.col_perm is not None:
+            D = D.index_select(1, self.col_perm)
+        g, sq = self._partials(D, c["Wn_t"], c["Wn"].t(), c.get("S_t"),
+                               None if c["S"] is None else c["S"].t(),
+                               self.n_col_blocks, self.hw.array.cols, c["fs_t"])
+        if c["row_inv"] is not None:
+            g = g.index_select(1, c["row_inv"])
+        V = 1 if pw is None else pw.shape[0]
+        sig = self._col_significance()[:S]  # drive pass j <-> slice position j
+        g = g.view(S, V, B, self.in_features) * sig.view(S, 1, 1, 1)
+        if pw is not None:
+            g = g * pw.view(1, V, 1, 1)
+        g = g.sum((0, 1)) * s
+        self.cost.read(B, V * S, sq, transposed=True)
+        return g[0] if squeeze else g
+
+    # ================================================================== update
+    def outer_update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        """W <- W - lr d^T x, applied as device pulses (DESIGN.md contract 1).
+
+        Args:
+            x: (B, in) layer inputs (for SNNs time folded into the batch: (T*B, in)).
+            d: (B, out) errors.
+            lr: learning rate (> 0).
+        """
+        x = _as_matrix(x, "x", self.in_features, self.dtype, self.device)
+        d = _as_matrix(d, "d", self.out_features, self.dtype, self.device)
+        if x.shape[0] != d.shape[0]:
+            raise ShapeError(f"x, d: batch sizes differ ({x.shape[0]} vs {d.shape[0]})")
+        lr = float(lr)
+        if not math.isfinite(lr) or lr < 0:
+            raise ShapeError(f"lr: expected a finite number >= 0, got {lr}")
+        if lr == 0:
+            return
+        self.n_updates += 1
+        if self.n_slices > 1 or self.hw.periphery.weight_bits is not None:
+            self._update_digital(x, d, lr)
+            return
+        if self.row_perm is not None:
+            x = x.index_select(1, self.row_perm)
+        if self.col_perm is not None:
+            d = d.index_select(1, self.col_perm)
+        dC = (x.t() @ d).mul_(-lr / self.w_max)  # (in, out) change in full-cell units
+        hw = self.hw
+        r, gmin = dev.g_range(hw), hw.device.g_min
+        s = dev.step_fraction(hw)
+        g = (self._G - gmin) / r
+        if s is None:  # continuous cells: exact analog update
+            up, down = dC.clamp(min=0), dC.clamp(max=0)
+            g[0].add_(up)
+            g[1].sub_(down)
+            g.clamp_(0.0, 1.0)
+            n2 = torch.stack([up.ne(0), down.ne(0)]).to(self.dtype)
+        else:
+            pos = dC > 0  # potentiate G+ where the weight grows, G- where it shrinks
+            a = dC.abs_().mul_(1.0 / s)
+            a.add_(self.rng.uniform(*a.shape)).floor_().clamp_(max=hw.device.update.max_pulses)
+            n2 = torch.stack([a * pos, a * ~pos])
+            z = self.rng.normal(*n2.shape) if hw.device.update.c2c_sigma > 0 else None
+            g = dev.apply_pulses(g, n2, hw, depress=None, gain=self.gain, noise=z)
+        G = g.mul_(r).add_(gmin)
+        dev.apply_faults(G, self.faults, hw)
+        self._G = G
+        self.cost.update(n2, x.shape[0])
+        self._refresh_pairs()
+        self._invalidate()
+
+    def _refresh_pairs(self) -> None:
+        """Re-program pairs whose two sides both exceed ``refresh_at`` of the range."""
+        hw = self.hw
+        thr = hw.device.update.refresh_at
+        if thr >= 1.0:
+            return
+        r, gmin = dev.g_range(hw), hw.device.g_min
+        low = torch.minimum(self._G[0], self._G[1])
+        need = low > gmin + thr * r
+        if self.faults is not None:  # a pair with a stuck cell cannot be refreshed
+            need &= ~(self.faults[0] | self.faults[1]).any(0)
+        if not bool(need.any()):
+            return
+        diff = self._G[0] - self._G[1]
+        tgt = torch.stack([gmin + diff.clamp(min=0), gmin + (-diff).clamp(min=0)])
+        self._write(tgt, mask=need.unsqueeze(0).expand_as(tgt))
+
+    def _update_digital(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        """Bit-sliced tiles: read-modify-write of the cells whose digits change."""
+        W = self.read_weight() - lr * (d.t() @ x)
+        p = self.hw.periphery
+        lsb = self.w_max / ((1 << p.weight_bits) - 1)
+        q = W / lsb
+        q = torch.floor(q + self.rng.uniform(*q.shape)) * lsb  # stochastic rounding
+        q = q.clamp_(-self.w_max, self.w_max)
+        tgt = self._to_phys(self._targets(q))
+        old_target = self._to_phys(self._targets(self.read_weight()))
+        changed = (tgt - old_target).abs() > 1e-3 * dev.g_range(self.hw)
+        if bool(changed.any()):
+            self._write(tgt, mask=changed)
+        self.cost.digital(x.shape[0] * self.in_features * self.out_features)
+
+    # ================================================================== state
+    def state_dict(self) -> dict:
+        """Conductances, faults, variation, mapping, scale, RNG and ledger state."""
+        return {
+            "G": self._G.clone(), "w_max": self.w_max, "n_updates": self.n_updates,
+            "faults": None if self.faults is None else (self.faults[0].clone(),
+                                                        self.faults[1].clone()),
+            "gain": None if self.gain is None else self.gain.clone(),
+            "row_perm": self.row_perm, "col_perm": self.col_perm,
+            "gen": self.gen.get_state(), "rng": self.rng.state_dict(),
+            "hw": self.hw.to_dict(), "shape": self.shape, "seed": self.seed,
+            "ledger": self.ledger.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict, *, load_ledger: bool = True) -> None:
+        """Restore from :meth:`state_dict` (shapes must match)."""
+        if tuple(state["shape"]) != self.shape or tuple(state["G"].shape) != tuple(self._G.shape):
+            raise ShapeError(f"state: tile shape {tuple(state['shape'])} does not match "
+                             f"{self.shape}")
+        self._G = state["G"].to(self.device, self.dtype).clone()
+        self.w_max = float(state["w_max"])
+        self.n_updates = int(state["n_updates"])
+        f = state["faults"]
+        self.faults = None if f is None else (f[0].to(self.device), f[1].to(self.device))
+        self.gain = None if state["gain"] is None else state["gain"].to(self.device, self.dtype)
+        self.row_perm = state["row_perm"]
+        self.col_perm = state["col_perm"]
+        self.gen.set_state(state["gen"])
+        self.rng.load_state_dict(state["rng"])
+        if load_ledger:
+            self.ledger.load_state_dict(state["ledger"])
+        self._invalidate()
+
+    def __repr__(self) -> str:
+        return (f"Tile({self.out_features}x{self.in_features}, hw={self.hw.name!r}, "
+                f"arrays={self.n_arrays} of {self.hw.array.rows}x{self.hw.array.cols}, "
+                f"slices={self.n_slices})")

@@ -1,0 +1,153 @@
+"""Cost bookkeeping of one Tile: turns what the engine did into ledger entries.
+
+Model (METHODS.md 0.6, numbers from the preset's ``cost`` block):
+
+* Area: cells ``2 R C rows cols * cell_area_f2 * F^2`` (differential pair of arrays per grid
+  position); one ADC per ``adc_share`` columns, ``adc_area_8b * 2^(bits-8)`` each; one
+  wordline driver (DAC) per row. Transposed reads add row-side ADCs and column-side drivers,
+  registered on the first transposed read.
+* Read: DAC conversions ``B * cycles * in * C`` at ``e_dac_bit`` per bit (1 bit when
+  bit-serial); cell energy ``sum V_i^2 G_ij t_read`` computed exactly from the drive
+  vectors and the row sums of G; ADC conversions ``B * cycles * R * out_cols`` (forward) or
+  ``B * cycles * C * in`` (transposed) at ``adc_fom * 2^bits``; digital shift-add per partial
+  sum. Arrays run in parallel, vectors and cycles in sequence:
+  ``latency = B * cycles * (t_dac + t_read + adc_share * t_adc) + B * t_digital``.
+* Update: ``e_pulse`` per pulse; row-parallel writing, so the latency of an array is the sum
+  over its rows of the largest pulse count in the row (arrays in parallel: the max);
+  computing the pulse counts costs ``B * in * out`` digital multiply-adds.
+* Programming: pulses as above; verify reads cost one cell read and one ADC conversion each.
+Ideal converters (bits null) are costed as 8-bit ones.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+
+from snnx.hw.cost import CostLedger
+from snnx.hw.programming import ProgramStats
+
+if TYPE_CHECKING:  # pragma: no cover
+    from snnx.hw.tile import Tile
+
+
+class TileCost:
+    """Per-tile cost model writing into a (possibly shared) ledger."""
+
+    def __init__(self, tile: "Tile", ledger: CostLedger, name: str) -> None:
+        self.tile = tile
+        self.ledger = ledger
+        self.name = ledger.unique_key(name)
+        self._t_area = False
+        hw = tile.hw
+        c, a = hw.cost, hw.array
+        grid = tile.n_row_blocks * tile.n_col_blocks
+        self.ledger.register_area(f"{self.name}/cells", 2 * grid * a.rows * a.cols
+                                  * c.cell_area_f2 * c.feature_size ** 2)
+        self.ledger.register_area(f"{self.name}/adc", grid * math.ceil(a.cols / hw.periphery.adc_share)
+                                  * self._adc_area())
+        self.ledger.register_area(f"{self.name}/dac", grid * a.rows * c.dac_area)
+
+    # ------------------------------------------------------------------ helpers
+    def _adc_bits(self) -> int:
+        b = self.tile.hw.periphery.adc_bits
+        return 8 if b is None else b
+
+    def _adc_area(self) -> float:
+        return self.tile.hw.cost.adc_area_8b * 2.0 ** (self._adc_bits() - 8)
+
+    def _e_adc(self) -> float:
+        return self.tile.hw.cost.adc_fom * 2.0 ** self._adc_bits()
+
+    def _e_dac(self) -> float:
+        p = self.tile.hw.periphery
+        bits = 1 if p.input_bit_serial else (8 if p.dac_bits is None else p.dac_bits)
+        return self.tile.hw.cost.e_dac_bit * bits
+
+    def _register_transposed(self) -> None:
+        if self._t_area:
+            return
+        t, hw = self.tile, self.tile.hw
+        a = hw.array
+        grid = t.n_row_blocks * t.n_col_blocks
+        self.ledger.register_area(f"{self.name}/adc_t", grid * math.ceil(a.rows / hw.periphery.adc_share)
+                                  * self._adc_area())
+        self.ledger.register_area(f"{self.name}/dac_t", grid * a.cols * hw.cost.dac_area)
+        self._t_area = True
+
+    def _blocked_max_rowsum(self, rows_n: torch.Tensor) -> float:
+        """rows_n (2, in): per-row pulse steps -> latency steps (max over arrays of row sums)."""
+        rows = self.tile.hw.array.rows
+        R = self.tile.n_row_blocks
+        pad = R * rows - rows_n.shape[-1]
+        blk = torch.nn.functional.pad(rows_n, (0, pad)).view(rows_n.shape[0], R, rows)
+        return float(blk.sum(-1).max())
+
+    # ------------------------------------------------------------------ events
+    def read(self, B: int, cycles: int, sq: torch.Tensor, transposed: bool) -> None:
+        """Book one (transposed) read of B vectors over ``cycles`` input cycles.
+
+        Args:
+            sq: (blocks, blk) per-line sum over the batch of squared normalised drives.
+        """
+        t, hw = self.tile, self.tile.hw
+        c, p = hw.cost, hw.periphery
+        cache = t._cache
+        if transposed:
+            self._register_transposed()
+            drive_lines, blocks_other, sensed = t.n_cols, t.n_row_blocks, t.in_features
+            gsum = cache["gsum_cols"]
+            blocks_sense = t.n_col_blocks
+            suffix = "_t"
+        else:
+            drive_lines, blocks_other, sensed = t.in_features, t.n_col_blocks, t.n_cols
+            gsum = cache["gsum_rows"]
+            blocks_sense = t.n_row_blocks
+            suffix = ""
+        n_dac = B * cycles * drive_lines * blocks_other
+        n_adc = B * cycles * blocks_sense * sensed
+        e_cell = p.v_read ** 2 * c.t_read * float(sq.reshape(-1)[: gsum.shape[0]] @ gsum)
+        n_dig = B * (t.in_features if transposed else t.out_features) * cycles * blocks_sense
+        bc = B * cycles
+        self.ledger.add("dac" + suffix, n_dac, n_dac * self._e_dac(), bc * c.t_dac)
+        n_cells = bc * 2 * t.in_features * t.n_cols
+        self.ledger.add("cell_read" + suffix, n_cells, e_cell, bc * c.t_read)
+        self.ledger.add("adc" + suffix, n_adc, n_adc * self._e_adc(),
+                        bc * p.adc_share * c.t_adc)
+        self.ledger.add("digital", n_dig, n_dig * c.e_digital, B * c.t_digital)
+
+    def update(self, n2: torch.Tensor, batch: int) -> None:
+        """Book an outer-product update with per-cell pulse counts ``n2`` (2, in, cols)."""
+        t, c = self.tile, self.tile.hw.cost
+        pulses = float(n2.sum())
+        steps = self._blocked_max_rowsum(n2.amax(-1))
+        macs = batch * t.in_features * t.n_cols
+        self.ledger.add("digital", macs, macs * c.e_digital, c.t_digital)
+        self.ledger.add("pulse", pulses, pulses * c.e_pulse, steps * c.t_pulse)
+        self.ledger.add("cells_updated", float((n2 > 0).sum()))
+
+    def program(self, stats: ProgramStats) -> None:
+        """Book a programming event."""
+        t, hw = self.tile, self.tile.hw
+        c = hw.cost
+        rs = stats.row_steps
+        if rs is None:
+            steps = 0.0
+        elif rs.dim() == 2:  # whole-array write: rows in sequence, arrays in parallel
+            steps = self._blocked_max_rowsum(rs)
+        else:  # scattered cells (refresh, digital update): pessimistically sequential
+            steps = float(rs.sum())
+        self.ledger.add("pulse", stats.pulses, stats.pulses * c.e_pulse, steps * c.t_pulse)
+        self.ledger.add("cells_written", stats.cells_written)
+        if stats.verify_reads:
+            g_mid = 0.5 * (hw.device.g_min + hw.device.g_max)
+            e = stats.verify_reads * (hw.periphery.v_read ** 2 * g_mid * c.t_read + self._e_adc())
+            lat = stats.iterations * hw.array.rows * (c.t_read + hw.periphery.adc_share * c.t_adc)
+            self.ledger.add("verify_read", stats.verify_reads, e, lat)
+
+    def digital(self, n_ops: int) -> None:
+        """Book ``n_ops`` digital multiply-adds."""
+        c = self.tile.hw.cost
+        self.ledger.add("digital", n_ops, n_ops * c.e_digital, c.t_digital)
