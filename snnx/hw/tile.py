@@ -46,6 +46,7 @@ from snnx.hw import device as dev
 from snnx.hw import periphery as per
 from snnx.hw.config import HWConfig, load
 from snnx.hw.cost import CostLedger
+from snnx.hw import readout, update
 from snnx.hw.programming import ProgramStats, program_one_shot, program_verify
 from snnx.hw.rng import RandomSource
 from snnx.hw.tile_cost import TileCost
@@ -71,7 +72,8 @@ def _as_matrix(t: Any, name: str, n_cols: int | None, dtype=None, device=None) -
         t = t.to(dtype)
     if device is not None and t.device != device:
         t = t.to(device)
-    if not bool(torch.isfinite(t).all()):
+    # one cheap reduction; an overflowing sum of finite values falls back to the exact check
+    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
         raise ShapeError(f"{name}: contains NaN or inf")
     return t
 
@@ -125,7 +127,9 @@ class Tile:
         self._G = torch.full(shape, self.hw.device.g_min, dtype=self.dtype, device=self.device)
         self.w_max = 1.0
         self.n_updates = 0
-        self._cache: dict[str, Any] | None = None
+        self._fwd: readout.ReadCache | None = None
+        self._bwd: readout.ReadCache | None = None
+        self._patches = 0
         self.ledger = ledger if ledger is not None else CostLedger()
         self.cost = TileCost(self, self.ledger, name)
         self.program(W)
@@ -260,7 +264,9 @@ class Tile:
 
     # ================================================================== cached read model
     def _invalidate(self) -> None:
-        self._cache = None
+        self._fwd = None
+        self._bwd = None
+        self._patches = 0
 
     def _effective(self) -> torch.Tensor:
         """Conductances seen by a read (2, in, n_cols): with wire resistance if configured."""
@@ -279,97 +285,41 @@ class Tile:
                         self._G[sl], par.r_row, par.r_col, model=par.model).to(self.dtype)
         return out
 
-    def _build_cache(self) -> dict[str, Any]:
-        hw = self.hw
-        r = dev.g_range(hw)
-        Ge = self._effective()
-        Wn = (Ge[0] - Ge[1]) / r  # physical (in, n_cols), full-cell units
-        rows, cols = hw.array.rows, hw.array.cols
-        R, C = self.n_row_blocks, self.n_col_blocks
-        a, _, _ = dev.read_noise_var(hw)
-        S = dev.state_noise_matrix(Ge[0], Ge[1], hw)
-        c: dict[str, Any] = {"Wn": Wn, "a2": 2.0 * a, "S": S}
-        pad_r = R * rows - self.in_features
-        if R > 1:
-            c["Wn_f"] = torch.nn.functional.pad(Wn, (0, 0, 0, pad_r)).view(R, rows, self.n_cols)
-            if S is not None:
-                c["S_f"] = torch.nn.functional.pad(S, (0, 0, 0, pad_r)).view(R, rows, self.n_cols)
-        pad_c = C * cols - self.n_cols
-        WnT = torch.nn.functional.pad(Wn, (0, pad_c)).view(self.in_features, C, cols)
-        c["Wn_t"] = WnT.permute(1, 2, 0).contiguous()  # (C, cols, in)
-        if S is not None:
-            ST = torch.nn.functional.pad(S, (0, pad_c)).view(self.in_features, C, cols)
-            c["S_t"] = ST.permute(1, 2, 0).contiguous()
-        sig = self._col_significance()
-        if self.col_perm is not None:
-            sig = sig[self.col_perm]
-        c["out_scale"] = sig  # physical column -> weight units per full-cell unit
-        c["col_inv"] = None if self.col_perm is None else torch.argsort(self.col_perm)
-        c["row_inv"] = None if self.row_perm is None else torch.argsort(self.row_perm)
-        c["fs"] = hw.periphery.adc_clip * rows
-        c["fs_t"] = hw.periphery.adc_clip * cols
-        c["gsum_rows"] = Ge.sum(dim=(0, 2))  # (in,) S, for read energy
-        c["gsum_cols"] = Ge.sum(dim=(0, 1))  # (n_cols,)
-        self._cache = c
-        return c
+    def _cache_for(self, transposed: bool) -> readout.ReadCache:
+        if transposed:
+            if self._bwd is None:
+                self._bwd = readout.build(self, transposed=True)
+            return self._bwd
+        if self._fwd is None:
+            self._fwd = readout.build(self, transposed=False)
+        return self._fwd
 
     # ================================================================== reads
-    def _scale_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+        """Input scaling and DAC: returns (drive codes (V*B, n), scale, plane weights or None).
+
+        Codes are integers in [-q, q] for a q-level DAC (q = 2^(bits-1) - 1), the scaled
+        inputs themselves for an ideal DAC, or 0/1 planes when bit-serial.
+        """
         p = self.hw.periphery
         if p.input_scaling == "abs_max":
             s = x.abs().amax(1, keepdim=True)
             s = torch.where(s > 0, s, torch.ones_like(s))
-            return x / s, s
-        return (x / p.x_max).clamp(-1.0, 1.0), p.x_max
-
-    def _encode(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """DAC (or bit-serial planes): returns (X (V*B, n), plane weights (V,) or None)."""
-        p = self.hw.periphery
+            xs = x / s
+        else:
+            s = p.x_max
+            xs = (x / s).clamp(-1.0, 1.0)
         if p.input_bit_serial:
             bits = p.dac_bits if p.dac_bits is not None else 8
             planes, w = per.bit_planes(per.dac(xs, bits), bits)
-            return planes.reshape(-1, xs.shape[1]), w
-        return per.dac(xs, p.dac_bits), None
-
-    def _partials(self, X: torch.Tensor, Wb: torch.Tensor, W2: torch.Tensor, Sb, S2,
-                  nblk: int, blk: int, fs: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-array partial sums with read noise and ADC.
-
-        Args:
-            X: (N, K) drive vectors in physical order.
-            Wb / Sb: blocked (nblk, blk, M) matrices (used when nblk > 1).
-            W2 / S2: the same as 2-D (K, M) (used when nblk == 1).
-        Returns:
-            (partials summed over arrays (N, M), per-array sum of x^2 (nblk, K) over N).
-        """
-        hw = self.hw
-        if nblk == 1:
-            Xb = X.unsqueeze(0)
-            p = (X @ W2).unsqueeze(0)
-        else:
-            Xp = torch.nn.functional.pad(X, (0, nblk * blk - X.shape[1]))
-            Xb = Xp.view(X.shape[0], nblk, blk).transpose(0, 1)
-            p = torch.bmm(Xb, Wb)
-        sq = Xb * Xb
-        var = None
-        a2 = self._cache["a2"]
-        if a2:
-            var = sq.sum(-1, keepdim=True).mul_(a2)
-        if (S2 if nblk == 1 else Sb) is not None:
-            v2 = (sq[0] @ S2).unsqueeze(0) if nblk == 1 else torch.bmm(sq, Sb)
-            var = v2 if var is None else var + v2
-        n = hw.noise
-        if n.out_sigma0 or n.out_sigma1:
-            vo = (p.abs() * n.out_sigma1 + n.out_sigma0 * fs).square_()
-            var = vo if var is None else var + vo
-        if var is not None:
-            p = p + var.sqrt_() * self.rng.normal(*p.shape)
-        per.adc_(p, hw.periphery.adc_bits, fs)
-        out = p[0] if nblk == 1 else p.sum(0)
-        return out, sq.sum(1)
+            return planes.reshape(-1, x.shape[1]), s, w
+        if p.dac_bits is None:
+            return xs, s, None
+        q = float(max((1 << (p.dac_bits - 1)) - 1, 1))
+        return xs.mul_(q).round_(), s, None
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward read: y = x W^T through DAC, arrays (noise), ADC and shift-add.
+        """Forward read: y = x W^T through DAC, arrays (read noise), ADC and shift-add.
 
         Args:
             x: (B, in) inputs (1-D is treated as one row and returned 1-D).
@@ -380,24 +330,22 @@ class Tile:
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device)
-        c = self._cache or self._build_cache()
+        c = self._cache_for(False)
         B = x.shape[0]
-        xs, s = self._scale_inputs(x)
-        X, pw = self._encode(xs)
+        X, s, pw = self._encode(x)
         if self.row_perm is not None:
             X = X.index_select(1, self.row_perm)
-        y, sq = self._partials(X, c.get("Wn_f"), c["Wn"], c.get("S_f"), c["S"],
-                               self.n_row_blocks, self.hw.array.rows, c["fs"])
+        y, e_cell = c.read(X, self.rng)
         V = 1 if pw is None else pw.shape[0]
         if pw is not None:
             y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
-        y = y * c["out_scale"]
-        if c["col_inv"] is not None:
-            y = y.index_select(1, c["col_inv"])
+        y = y * c.out_scale
+        if c.inv_perm is not None:
+            y = y.index_select(1, c.inv_perm)
         if self.n_slices > 1:
             y = y.view(B, self.out_features, self.n_slices).sum(-1)
-        y = y * s
-        self.cost.read(B, V, sq, transposed=False)
+        y = y.mul_(s)
+        self.cost.read(B, V, e_cell, transposed=False)
         return y[0] if squeeze else y
 
     def mvm_t(self, d: torch.Tensor) -> torch.Tensor:
@@ -405,46 +353,44 @@ class Tile:
 
         Uses the same conductances and noise model as :meth:`mvm`; needs column-side
         drivers and row-side ADCs (their area is registered on first use). Bit-sliced
-        tiles read one slice plane per cycle and shift-add.
+        tiles drive one slice position per cycle and shift-add.
 
         Args:
-            d: (B, out). Returns (B, in).
+            d: (B, out) (1-D is treated as one row). Returns (B, in).
         """
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device)
-        c = self._cache or self._build_cache()
+        c = self._cache_for(True)
         B = d.shape[0]
-        ds, s = self._scale_inputs(d)
-        D, pw = self._encode(ds)  # (V*B, out)
+        D, s, pw = self._encode(d)  # (V*B, out)
         S = self.n_slices
-        if S > 1:  # slice k columns driven in cycle k, others idle
+        if S > 1:  # pass j drives the slice-position-j column of every output
             Dc = D.repeat_interleave(S, dim=1).view(-1, self.out_features, S)
             eye = torch.eye(S, dtype=self.dtype, device=self.device)
             D = (Dc.unsqueeze(0) * eye.view(S, 1, 1, S)).reshape(-1, self.n_cols)
         if self.col_perm is not None:
             D = D.index_select(1, self.col_perm)
-        g, sq = self._partials(D, c["Wn_t"], c["Wn"].t(), c.get("S_t"),
-                               None if c["S"] is None else c["S"].t(),
-                               self.n_col_blocks, self.hw.array.cols, c["fs_t"])
-        if c["row_inv"] is not None:
-            g = g.index_select(1, c["row_inv"])
+        g, e_cell = c.read(D, self.rng)
+        if c.inv_perm is not None:
+            g = g.index_select(1, c.inv_perm)
         V = 1 if pw is None else pw.shape[0]
-        sig = self._col_significance()[:S]  # drive pass j <-> slice position j
-        g = g.view(S, V, B, self.in_features) * sig.view(S, 1, 1, 1)
+        g = g.view(S, V, B, self.in_features) * c.out_scale.view(S, 1, 1, 1)
         if pw is not None:
             g = g * pw.view(1, V, 1, 1)
-        g = g.sum((0, 1)) * s
-        self.cost.read(B, V * S, sq, transposed=True)
+        g = g.sum((0, 1)).mul_(s)
+        self.cost.read(B, V * S, e_cell, transposed=True)
         return g[0] if squeeze else g
 
     # ================================================================== update
     def outer_update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
-        """W <- W - lr d^T x, applied as device pulses (DESIGN.md contract 1).
+        """W <- W - lr d^T x, applied as device pulses (see :mod:`snnx.hw.update`).
 
         Args:
             x: (B, in) layer inputs (for SNNs time folded into the batch: (T*B, in)).
             d: (B, out) errors.
-            lr: learning rate (> 0).
+            lr: learning rate (>= 0).
+        Raises:
+            ShapeError: wrong shapes, batch mismatch, NaN/inf, negative or non-finite lr.
         """
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device)
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device)
@@ -455,70 +401,10 @@ class Tile:
             raise ShapeError(f"lr: expected a finite number >= 0, got {lr}")
         if lr == 0:
             return
-        self.n_updates += 1
-        if self.n_slices > 1 or self.hw.periphery.weight_bits is not None:
-            self._update_digital(x, d, lr)
-            return
-        if self.row_perm is not None:
-            x = x.index_select(1, self.row_perm)
-        if self.col_perm is not None:
-            d = d.index_select(1, self.col_perm)
-        dC = (x.t() @ d).mul_(-lr / self.w_max)  # (in, out) change in full-cell units
-        hw = self.hw
-        r, gmin = dev.g_range(hw), hw.device.g_min
-        s = dev.step_fraction(hw)
-        g = (self._G - gmin) / r
-        if s is None:  # continuous cells: exact analog update
-            up, down = dC.clamp(min=0), dC.clamp(max=0)
-            g[0].add_(up)
-            g[1].sub_(down)
-            g.clamp_(0.0, 1.0)
-            n2 = torch.stack([up.ne(0), down.ne(0)]).to(self.dtype)
+        if self.hw.periphery.weight_bits is not None:
+            update.digital_update(self, x, d, lr)
         else:
-            pos = dC > 0  # potentiate G+ where the weight grows, G- where it shrinks
-            a = dC.abs_().mul_(1.0 / s)
-            a.add_(self.rng.uniform(*a.shape)).floor_().clamp_(max=hw.device.update.max_pulses)
-            n2 = torch.stack([a * pos, a * ~pos])
-            z = self.rng.normal(*n2.shape) if hw.device.update.c2c_sigma > 0 else None
-            g = dev.apply_pulses(g, n2, hw, depress=None, gain=self.gain, noise=z)
-        G = g.mul_(r).add_(gmin)
-        dev.apply_faults(G, self.faults, hw)
-        self._G = G
-        self.cost.update(n2, x.shape[0])
-        self._refresh_pairs()
-        self._invalidate()
-
-    def _refresh_pairs(self) -> None:
-        """Re-program pairs whose two sides both exceed ``refresh_at`` of the range."""
-        hw = self.hw
-        thr = hw.device.update.refresh_at
-        if thr >= 1.0:
-            return
-        r, gmin = dev.g_range(hw), hw.device.g_min
-        low = torch.minimum(self._G[0], self._G[1])
-        need = low > gmin + thr * r
-        if self.faults is not None:  # a pair with a stuck cell cannot be refreshed
-            need &= ~(self.faults[0] | self.faults[1]).any(0)
-        if not bool(need.any()):
-            return
-        diff = self._G[0] - self._G[1]
-        tgt = torch.stack([gmin + diff.clamp(min=0), gmin + (-diff).clamp(min=0)])
-        self._write(tgt, mask=need.unsqueeze(0).expand_as(tgt))
-
-    def _update_digital(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
-        """Bit-sliced tiles: read-modify-write of the cells whose digits change."""
-        W = self.read_weight() - lr * (d.t() @ x)
-        p = self.hw.periphery
-        lsb = self.w_max / ((1 << p.weight_bits) - 1)
-        q = W / lsb
-        q = torch.floor(q + self.rng.uniform(*q.shape)) * lsb  # stochastic rounding
-        q = q.clamp_(-self.w_max, self.w_max)
-        tgt = self._to_phys(self._targets(q))
-        old_target = self._to_phys(self._targets(self.read_weight()))
-        changed = (tgt - old_target).abs() > 1e-3 * dev.g_range(self.hw)
-        if bool(changed.any()):
-            self._write(tgt, mask=changed)
-        self.cost.digital(x.shape[0] * self.in_features * self.out_features)
+            update.analog_update(self, x, d, lr)
 
     # ================================================================== state
     def state_dict(self) -> dict:

@@ -86,47 +86,53 @@ class TileCost:
         return float(blk.sum(-1).max())
 
     # ------------------------------------------------------------------ events
-    def read(self, B: int, cycles: int, sq: torch.Tensor, transposed: bool) -> None:
-        """Book one (transposed) read of B vectors over ``cycles`` input cycles.
+    def read(self, B: int, cycles: int, e_cell: float, transposed: bool) -> None:
+        """Book one (transposed) read of B vectors over ``cycles`` drive cycles.
 
         Args:
-            sq: (blocks, blk) per-line sum over the batch of squared normalised drives.
+            e_cell: energy dissipated in the cells (J), computed exactly by the read cache.
         """
         t, hw = self.tile, self.tile.hw
         c, p = hw.cost, hw.periphery
-        cache = t._cache
         if transposed:
             self._register_transposed()
-            drive_lines, blocks_other, sensed = t.n_cols, t.n_row_blocks, t.in_features
-            gsum = cache["gsum_cols"]
-            blocks_sense = t.n_col_blocks
-            suffix = "_t"
+            drive, other_blocks, sensed, sense_blocks = (t.n_cols, t.n_row_blocks,
+                                                         t.in_features, t.n_col_blocks)
+            out_len, suffix = t.in_features, "_t"
         else:
-            drive_lines, blocks_other, sensed = t.in_features, t.n_col_blocks, t.n_cols
-            gsum = cache["gsum_rows"]
-            blocks_sense = t.n_row_blocks
-            suffix = ""
-        n_dac = B * cycles * drive_lines * blocks_other
-        n_adc = B * cycles * blocks_sense * sensed
-        e_cell = p.v_read ** 2 * c.t_read * float(sq.reshape(-1)[: gsum.shape[0]] @ gsum)
-        n_dig = B * (t.in_features if transposed else t.out_features) * cycles * blocks_sense
+            drive, other_blocks, sensed, sense_blocks = (t.in_features, t.n_col_blocks,
+                                                         t.n_cols, t.n_row_blocks)
+            out_len, suffix = t.out_features, ""
         bc = B * cycles
+        n_dac = bc * drive * other_blocks
+        n_adc = bc * sense_blocks * sensed
+        n_dig = bc * sense_blocks * out_len
         self.ledger.add("dac" + suffix, n_dac, n_dac * self._e_dac(), bc * c.t_dac)
-        n_cells = bc * 2 * t.in_features * t.n_cols
-        self.ledger.add("cell_read" + suffix, n_cells, e_cell, bc * c.t_read)
-        self.ledger.add("adc" + suffix, n_adc, n_adc * self._e_adc(),
-                        bc * p.adc_share * c.t_adc)
+        self.ledger.add("cell_read" + suffix, bc * 2 * t.in_features * t.n_cols, e_cell,
+                        bc * c.t_read)
+        self.ledger.add("adc" + suffix, n_adc, n_adc * self._e_adc(), bc * p.adc_share * c.t_adc)
         self.ledger.add("digital", n_dig, n_dig * c.e_digital, B * c.t_digital)
 
-    def update(self, n2: torch.Tensor, batch: int) -> None:
-        """Book an outer-product update with per-cell pulse counts ``n2`` (2, in, cols)."""
+    def update_sparse(self, row_idx: torch.Tensor | None, n: torch.Tensor | None, pulses: float,
+                      cells: int, batch: int) -> None:
+        """Book an outer-product update.
+
+        Args:
+            row_idx: for each pulsed cell, its row index in the stacked (G+ rows, G- rows)
+                numbering ``side * in + row``; None when no cell was pulsed.
+            n: pulses of each pulsed cell.
+            pulses: total pulses. cells: pulsed cells. batch: rows of x and d.
+        """
         t, c = self.tile, self.tile.hw.cost
-        pulses = float(n2.sum())
-        steps = self._blocked_max_rowsum(n2.amax(-1))
+        steps = 0.0
+        if row_idx is not None and cells:
+            rowmax = torch.zeros(2 * t.in_features, dtype=n.dtype, device=n.device)
+            rowmax.scatter_reduce_(0, row_idx, n, reduce="amax")
+            steps = self._blocked_max_rowsum(rowmax.view(2, t.in_features))
         macs = batch * t.in_features * t.n_cols
         self.ledger.add("digital", macs, macs * c.e_digital, c.t_digital)
         self.ledger.add("pulse", pulses, pulses * c.e_pulse, steps * c.t_pulse)
-        self.ledger.add("cells_updated", float((n2 > 0).sum()))
+        self.ledger.add("cells_updated", cells)
 
     def program(self, stats: ProgramStats) -> None:
         """Book a programming event."""

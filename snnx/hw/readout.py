@@ -1,0 +1,146 @@
+"""Read path of a Tile: what programming fixes is precomputed once, each read is one matmul
+plus a handful of elementwise operations.
+
+For one read direction (forward: drive rows, sense columns; transposed: drive columns, sense
+rows) :class:`ReadCache` holds the conductance-difference matrix already divided by the
+range, the DAC step and the ADC step, so that ``X @ W`` lands directly in ADC codes:
+
+    p = X @ W,  W = (G+_eff - G-_eff) / ((g_max - g_min) * q * lsb)
+
+with X the DAC codes (integers in [-q, q]; or 0/1 bit planes) and ``lsb`` the ADC step.
+Read noise is added in the same units: for constant per-cell noise the output std is
+``sqrt(2 a) * ||x|| / lsb`` (one vector norm per row, no matmul); state-dependent noise adds
+``(x^2) @ S``; output-referred noise adds ``s0 * fs + s1 |p|``. The ADC rounds and clips the
+codes, partial sums of the arrays along the driven dimension are added digitally, and
+``out_scale`` turns codes back into weight x input units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from snnx.hw import device as dev
+from snnx.hw import periphery as per
+
+if TYPE_CHECKING:  # pragma: no cover
+    from snnx.hw.tile import Tile
+
+
+class ReadCache:
+    """Precomputed read model for one direction of one tile.
+
+    Args:
+        tile: the tile.
+        Wn: (K, M) normalised conductance difference (G+_eff - G-_eff)/range, physical order,
+            K = driven lines, M = sensed lines.
+        S: (K, M) state-dependent noise variance (normalised) or None.
+        gsum: (K,) sum of both arrays' conductances per driven line (S), for read energy.
+        blk: physical array size along the driven dimension (rows forward, cols transposed).
+        sense_len: physical array size along the sensed dimension (ADC full scale).
+    """
+
+    def __init__(self, tile: "Tile", Wn: torch.Tensor, S: torch.Tensor | None,
+                 gsum: torch.Tensor, blk: int, sense_len: int) -> None:
+        hw = tile.hw
+        p, n = hw.periphery, hw.noise
+        self.K, self.M = Wn.shape
+        self.blk = blk
+        self.nblk = -(-self.K // blk)
+        self.q = 1.0 if (p.dac_bits is None or p.input_bit_serial) else float(
+            max((1 << (p.dac_bits - 1)) - 1, 1))
+        fs = p.adc_clip * sense_len
+        self.half = None if p.adc_bits is None else float(1 << (p.adc_bits - 1))
+        self.lsb = 1.0 if p.adc_bits is None else per.adc_lsb(fs, p.adc_bits)
+        k = 1.0 / (self.q * self.lsb)
+        pad = self.nblk * blk - self.K if self.nblk > 1 else 0
+        Wk = (Wn * k).contiguous()
+        Wp = F.pad(Wk, (0, 0, 0, pad)) if pad else Wk
+        self.W = Wp  # (nblk*blk, M); blocks are views
+        self.Wb = Wp.view(self.nblk, blk, self.M) if self.nblk > 1 else None
+        a, _, _ = dev.read_noise_var(hw)
+        self.noise_k = math.sqrt(2.0 * a) * k
+        if S is not None:
+            Sk = (S * (k * k)).contiguous()
+            Sp = F.pad(Sk, (0, 0, 0, pad)) if pad else Sk
+            self.S = Sp
+            self.Sb = Sp.view(self.nblk, blk, self.M) if self.nblk > 1 else None
+        else:
+            self.S = self.Sb = None
+        self.o0 = n.out_sigma0 * fs / self.lsb
+        self.o1 = n.out_sigma1
+        # read energy per unit of (DAC code)^2 on a line: V^2 G t_read
+        self.e_factor = p.v_read ** 2 * hw.cost.t_read / (self.q * self.q)
+        self.e_line = gsum * self.e_factor
+        self.incremental_ok = S is None and hw.parasitics.model == "none"
+        self.k_over_range = k / dev.g_range(hw)
+        self.out_scale: torch.Tensor | None = None  #: codes -> weight units per sensed line
+        self.inv_perm: torch.Tensor | None = None  #: physical -> logical sensed order
+
+    def read(self, X: torch.Tensor, rng) -> tuple[torch.Tensor, float]:
+        """Drive X (N, K) -> (codes summed over arrays (N, M), cell read energy in J)."""
+        N = X.shape[0]
+        if self.nblk == 1:
+            Xb = X
+            p = X @ self.W
+        else:
+            pad = self.nblk * self.blk - self.K
+            Xp = F.pad(X, (0, pad)) if pad else X
+            Xb = Xp.view(N, self.nblk, self.blk).transpose(0, 1)
+            p = torch.bmm(Xb, self.Wb)
+        if self.S is None and not (self.o0 or self.o1):
+            if self.noise_k:
+                norms = torch.linalg.vector_norm(Xb, dim=-1, keepdim=True)
+                p.addcmul_(norms, rng.normal(*p.shape), value=self.noise_k)
+        else:
+            var = torch.zeros_like(p)
+            if self.noise_k:
+                var += Xb.square().sum(-1, keepdim=True) * self.noise_k ** 2
+            if self.S is not None:
+                sq = Xb.square()
+                var += sq @ self.S if self.nblk == 1 else torch.bmm(sq, self.Sb)
+            if self.o0 or self.o1:
+                var += (p.abs() * self.o1 + self.o0).square_()
+            p.addcmul_(var.sqrt_(), rng.normal(*p.shape))
+        if self.half is not None:
+            p.round_().clamp_(-self.half, self.half - 1.0)
+        if self.nblk > 1:
+            p = p.sum(0)
+        energy = float(X.square().sum(0) @ self.e_line)
+        return p, energy
+
+    def apply_delta(self, flat_idx: torch.Tensor, dW: torch.Tensor, line: torch.Tensor,
+                    de: torch.Tensor) -> None:
+        """Incremental update after sparse cell writes.
+
+        Args:
+            flat_idx: positions ``line * M + sensed`` of the changed differences.
+            dW: change of (G+ - G-) in S at those positions.
+            line: driven-line index of each change (for the energy sums).
+            de: change of (G+ + G-) in S at those positions.
+        """
+        self.W.view(-1).index_add_(0, flat_idx, dW * self.k_over_range)
+        self.e_line.index_add_(0, line, de * self.e_factor)
+
+
+def build(tile: "Tile", transposed: bool) -> ReadCache:
+    """Build the read cache of a tile for one direction from its effective conductances."""
+    hw = tile.hw
+    Ge = tile._effective()
+    r = dev.g_range(hw)
+    Wn = (Ge[0] - Ge[1]) / r
+    S = dev.state_noise_matrix(Ge[0], Ge[1], hw)
+    if transposed:
+        c = ReadCache(tile, Wn.t(), None if S is None else S.t(), Ge.sum(dim=(0, 1)),
+                      hw.array.cols, hw.array.rows)
+        c.out_scale = tile._col_significance()[: tile.n_slices] * c.lsb
+        c.inv_perm = None if tile.row_perm is None else torch.argsort(tile.row_perm)
+        return c
+    c = ReadCache(tile, Wn, S, Ge.sum(dim=(0, 2)), hw.array.rows, hw.array.cols)
+    sig = tile._col_significance()
+    c.out_scale = (sig if tile.col_perm is None else sig[tile.col_perm]) * c.lsb
+    c.inv_perm = None if tile.col_perm is None else torch.argsort(tile.col_perm)
+    return c
