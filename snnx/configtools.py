@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import math
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from snnx.errors import ConfigError
@@ -232,3 +234,17 @@ def field_docs(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
             default = f.default if f.default is not _MISSING else None
             rows.append((key, default, f.metadata.get("doc", "")))
     return rows
+
+
+def shipped_dir(folder: str, package: str) -> Path | None:
+    """A data folder shipped with snnx: ``<repo>/<folder>`` in a source checkout or editable
+    install, else the installed data-only package ``package`` (e.g. ``snnx.presets``)."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / folder).is_dir() and (root / "pyproject.toml").is_file():
+        return root / folder
+    try:
+        found = importlib.util.find_spec(package)
+    except ModuleNotFoundError:
+        return None
+    locations = list(getattr(found, "submodule_search_locations", None) or [])
+    return Path(locations[0]) if locations else None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import importlib.util
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import yaml
 
 import snnx.hw.config as hwconfig
-from snnx.configtools import build, set_path, spec, to_dict
+from snnx.configtools import build, set_path, shipped_dir, spec, to_dict
 from snnx.errors import ConfigError
 
 _KW = dict(frozen=True, kw_only=True)
@@ -464,15 +463,7 @@ def _read_yaml(path: Path) -> dict:
 
 def recipes_dir() -> Path | None:
     """The folder of shipped recipes: repository ``recipes/`` or the installed copy."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "recipes").is_dir() and (root / "pyproject.toml").is_file():
-        return root / "recipes"
-    try:  # installed wheel: snnx.recipe_files is a data-only (namespace) package
-        found = importlib.util.find_spec("snnx.recipe_files")
-    except ModuleNotFoundError:
-        return None
-    locations = list(getattr(found, "submodule_search_locations", None) or [])
-    return Path(locations[0]) if locations else None
+    return shipped_dir("recipes", "snnx.recipe_files")
 
 
 def list_recipes() -> list[str]:

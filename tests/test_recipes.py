@@ -239,9 +239,11 @@ def test_folder_is_not_a_recipe(tmp_path):
 
 def test_installed_copy_is_found_when_repo_folder_is_absent(tmp_path, monkeypatch):
     (tmp_path / "x.yaml").write_text("seed: 3\n")
-    monkeypatch.setattr(recipes, "__file__", str(tmp_path / "site" / "snnx" / "recipes.py"))
+    import snnx.configtools as ct
+
+    monkeypatch.setattr(ct, "__file__", str(tmp_path / "site" / "snnx" / "configtools.py"))
     spec = type("Spec", (), {"submodule_search_locations": [str(tmp_path)]})()
-    monkeypatch.setattr(recipes.importlib.util, "find_spec", lambda name: spec)
+    monkeypatch.setattr(ct.importlib.util, "find_spec", lambda name: spec)
     assert recipes.recipes_dir() == tmp_path
     assert list_recipes() == ["x"]
     assert load_recipe("x").seed == 3

@@ -26,13 +26,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from snnx.configtools import build, field_docs, set_path, spec, to_dict
+from snnx.configtools import build, field_docs, set_path, shipped_dir, spec, to_dict
 from snnx.errors import ConfigError
 
 _KW = dict(frozen=True, kw_only=True)
@@ -221,10 +220,10 @@ class HWConfig:
 
 def presets_dir() -> Path:
     """The folder holding the shipped presets (repository ``hw_models/`` or the installed copy)."""
-    repo = Path(__file__).resolve().parents[2] / "hw_models"
-    if repo.is_dir():
-        return repo
-    return Path(str(importlib.resources.files("snnx.presets")))
+    found = shipped_dir("hw_models", "snnx.presets")
+    if found is None:  # pragma: no cover - broken installation
+        raise ConfigError("hw: the shipped presets (snnx.presets) are missing from this install")
+    return found
 
 
 def list_presets() -> list[str]:
