@@ -242,8 +242,10 @@ def test_installed_copy_is_found_when_repo_folder_is_absent(tmp_path, monkeypatc
     import snnx.configtools as ct
 
     monkeypatch.setattr(ct, "__file__", str(tmp_path / "site" / "snnx" / "configtools.py"))
-    spec = type("Spec", (), {"submodule_search_locations": [str(tmp_path)]})()
-    monkeypatch.setattr(ct.importlib.util, "find_spec", lambda name: spec)
+    repo = Path(__file__).resolve().parents[1]
+    specs = {"snnx.recipe_files": str(tmp_path), "snnx.presets": str(repo / "hw_models")}
+    monkeypatch.setattr(ct.importlib.util, "find_spec", lambda name: type(
+        "Spec", (), {"submodule_search_locations": [specs[name]]})())
     assert recipes.recipes_dir() == tmp_path
     assert list_recipes() == ["x"]
     assert load_recipe("x").seed == 3
