@@ -109,7 +109,7 @@ class ReadCache:
             p.round_().clamp_(-self.half, self.half - 1.0)
         if self.nblk > 1:
             p = p.sum(0)
-        energy = float(X.square().sum(0) @ self.e_line)
+        energy = float(X.square().sum(0) @ self.e_line)  # sum_b,i X_bi^2 e_i
         return p, energy
 
     def apply_delta(self, flat_idx: torch.Tensor, dW: torch.Tensor, line: torch.Tensor,

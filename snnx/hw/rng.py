@@ -9,7 +9,7 @@ offers two modes:
 * ``pool_size=None`` — exact: every call draws fresh numbers from a ``torch.Generator``.
 * ``pool_size=n`` (default 2**20) — pooled: a pool of ``n`` standard normals and ``n``
   uniforms is drawn once from the generator; each request returns a window at a fresh
-  random offset, and a slice of the pool (1/16 of the request) is redrawn per call, so the
+  random offset, and a slice of the pool (1/64 of the request) is redrawn per call, so the
   pool is slowly renewed. Values inside one request are independent with the exact marginal
   distribution; two requests share values only at shifted positions (probability of a full
   repeat ~1/n). This is the usual accuracy/speed trade of fast analog simulators; pass
@@ -26,6 +26,8 @@ import torch
 _LCG_A = 6364136223846793005
 _LCG_C = 1442695040888963407
 _MASK = (1 << 64) - 1
+#: pools grow to twice the largest request, up to this many numbers each
+MAX_POOL = 1 << 23
 
 
 class RandomSource:
@@ -35,8 +37,9 @@ class RandomSource:
         seed: integer seed.
         device: torch device of the tensors produced.
         dtype: floating dtype of the tensors produced.
-        pool_size: None for exact sampling, or the pool length (>= any single request is
-            not required: requests larger than the pool are drawn exactly).
+        pool_size: None for exact sampling, or the initial pool length; the pools grow to
+            twice the largest request (at most ``MAX_POOL``), larger requests are drawn
+            exactly.
     """
 
     def __init__(self, seed: int, device: torch.device | str = "cpu",
@@ -56,6 +59,12 @@ class RandomSource:
         self._lcg = (self._lcg * _LCG_A + _LCG_C) & _MASK
         return (self._lcg >> 17) % n
 
+    def _grow(self, kind: str, size: int) -> None:
+        """Enlarge the pools to ``size`` (drawn afresh from the generator)."""
+        self.pool_size = size
+        self._normal = None
+        self._uniform = None
+
     def _pool(self, kind: str) -> torch.Tensor:
         pool = self._normal if kind == "normal" else self._uniform
         if pool is None:
@@ -73,6 +82,8 @@ class RandomSource:
         n = 1
         for s in shape:
             n *= int(s)
+        if self.pool_size is not None and n > self.pool_size // 2 and n <= MAX_POOL // 2:
+            self._grow(kind, 2 * n)
         if self.pool_size is None or n > self.pool_size // 2:
             out = torch.empty(shape, device=self.device, dtype=self.dtype)
             if kind == "normal":
@@ -82,7 +93,7 @@ class RandomSource:
         off = self._next_int(self.pool_size - n + 1)
         window = pool[off:off + n].view(shape)
         # renew a slice of the pool elsewhere (amortised refresh), never the window itself
-        k = max(n // 16, 1)
+        k = max(n // 64, 1)
         pos = self._next_int(self.pool_size - k + 1)
         if pos + k <= off or pos >= off + n:
             if kind == "normal":
@@ -103,6 +114,7 @@ class RandomSource:
     def state_dict(self) -> dict:
         """Generator state, LCG state and pools (pools are rebuilt lazily if absent)."""
         return {"seed": self.seed, "gen": self.gen.get_state(), "lcg": self._lcg,
+                "pool_size": self.pool_size,
                 "normal": None if self._normal is None else self._normal.clone(),
                 "uniform": None if self._uniform is None else self._uniform.clone()}
 
@@ -111,6 +123,7 @@ class RandomSource:
         self.seed = int(state["seed"])
         self.gen.set_state(state["gen"])
         self._lcg = int(state["lcg"])
+        self.pool_size = state.get("pool_size", self.pool_size)
         self._normal = None if state.get("normal") is None else state["normal"].to(
             self.device, self.dtype).clone()
         self._uniform = None if state.get("uniform") is None else state["uniform"].to(

@@ -52,8 +52,16 @@ from snnx.hw.rng import RandomSource
 from snnx.hw.tile_cost import TileCost
 
 
-def _as_matrix(t: Any, name: str, n_cols: int | None, dtype=None, device=None) -> torch.Tensor:
-    """Validate a (B, n) float tensor (1-D is promoted to one row)."""
+def _check_finite(t: torch.Tensor, name: str) -> None:
+    # one cheap reduction; an overflowing sum of finite values falls back to the exact check
+    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
+        raise ShapeError(f"{name}: contains NaN or inf")
+
+
+def _as_matrix(t: Any, name: str, n_cols: int | None, dtype=None, device=None,
+               finite: bool = True) -> torch.Tensor:
+    """Validate a (B, n) float tensor (1-D is promoted to one row). With ``finite=False``
+    the caller checks for NaN/inf itself."""
     if not isinstance(t, torch.Tensor):
         try:
             t = torch.as_tensor(t, dtype=dtype or torch.float32, device=device)
@@ -72,9 +80,8 @@ def _as_matrix(t: Any, name: str, n_cols: int | None, dtype=None, device=None) -
         t = t.to(dtype)
     if device is not None and t.device != device:
         t = t.to(device)
-    # one cheap reduction; an overflowing sum of finite values falls back to the exact check
-    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
-        raise ShapeError(f"{name}: contains NaN or inf")
+    if finite:
+        _check_finite(t, name)
     return t
 
 
@@ -295,7 +302,8 @@ class Tile:
         return self._fwd
 
     # ================================================================== reads
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+    def _encode(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, Any,
+                                                            torch.Tensor | None]:
         """Input scaling and DAC: returns (drive codes (V*B, n), scale, plane weights or None).
 
         Codes are integers in [-q, q] for a q-level DAC (q = 2^(bits-1) - 1), the scaled
@@ -304,9 +312,12 @@ class Tile:
         p = self.hw.periphery
         if p.input_scaling == "abs_max":
             s = x.abs().amax(1, keepdim=True)
-            s = torch.where(s > 0, s, torch.ones_like(s))
+            if not math.isfinite(float(s.max())):  # NaN/inf anywhere shows up in the max
+                raise ShapeError(f"{name}: contains NaN or inf")
+            s.clamp_(min=torch.finfo(x.dtype).tiny)
             xs = x / s
         else:
+            _check_finite(x, name)
             s = p.x_max
             xs = (x / s).clamp(-1.0, 1.0)
         if p.input_bit_serial:
@@ -329,17 +340,17 @@ class Tile:
             ShapeError: wrong shape, or NaN/inf in x.
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
-        x = _as_matrix(x, "x", self.in_features, self.dtype, self.device)
+        x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
         c = self._cache_for(False)
         B = x.shape[0]
-        X, s, pw = self._encode(x)
+        X, s, pw = self._encode(x, "x")
         if self.row_perm is not None:
             X = X.index_select(1, self.row_perm)
         y, e_cell = c.read(X, self.rng)
         V = 1 if pw is None else pw.shape[0]
         if pw is not None:
             y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
-        y = y * c.out_scale
+        y = y.mul_(c.out_scale)  # y is a fresh tensor owned here
         if c.inv_perm is not None:
             y = y.index_select(1, c.inv_perm)
         if self.n_slices > 1:
@@ -359,10 +370,10 @@ class Tile:
             d: (B, out) (1-D is treated as one row). Returns (B, in).
         """
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
-        d = _as_matrix(d, "d", self.out_features, self.dtype, self.device)
+        d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
         c = self._cache_for(True)
         B = d.shape[0]
-        D, s, pw = self._encode(d)  # (V*B, out)
+        D, s, pw = self._encode(d, "d")  # (V*B, out)
         S = self.n_slices
         if S > 1:  # pass j drives the slice-position-j column of every output
             Dc = D.repeat_interleave(S, dim=1).view(-1, self.out_features, S)

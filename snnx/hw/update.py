@@ -55,19 +55,20 @@ def analog_update(tile: "Tile", x: torch.Tensor, d: torch.Tensor, lr: float) -> 
     if k == 0:
         tile.cost.update_sparse(None, None, 0.0, 0, x.shape[0])
         return
-    nk = n.view(-1)[sel].clamp_(max=hw.device.update.max_pulses)
-    side = (a.view(-1)[sel] < 0).long()
+    take = torch.index_select
+    nk = take(n.view(-1), 0, sel).clamp_(max=hw.device.update.max_pulses)
+    side = (take(a.view(-1), 0, sel) < 0).long()
     lin = side * numel + sel
     Gf = tile._G.view(-1)
-    g_old = Gf[lin]
-    gain = None if tile.gain is None else tile.gain.view(-1)[lin]
+    g_old = take(Gf, 0, lin)
+    gain = None if tile.gain is None else take(tile.gain.view(-1), 0, lin)
     z = tile.rng.normal(k) if hw.device.update.c2c_sigma > 0 else None
     g_new = dev.apply_pulses((g_old - gmin) / r, nk, hw, depress=None, gain=gain, noise=z)
     G_new = g_new.mul_(r).add_(gmin)
     if tile.faults is not None:
-        stuck = tile.faults[0].view(-1)[lin] | tile.faults[1].view(-1)[lin]
+        stuck = take(tile.faults[0].view(-1), 0, lin) | take(tile.faults[1].view(-1), 0, lin)
         G_new = torch.where(stuck, g_old, G_new)
-    Gf[lin] = G_new
+    Gf.index_copy_(0, lin, G_new)
     delta = G_new - g_old
     ncols = tile.n_cols
     row = sel // ncols
