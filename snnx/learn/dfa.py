@@ -1,0 +1,172 @@
+"""Direct Feedback Alignment on the crossbar: one small feedback tile per hidden layer.
+
+For L layers with C outputs and output error ``e = dL/dlogits`` (B, C)::
+
+    δ_L = e ⊙ f'(a_L)                        (as BP: model.output_delta)
+    δ_l = (B_l e) ⊙ f'(a_l)                   l = 1 .. L-1, all layers in parallel
+    W_l <- W_l - lr δ_l^T x_l                 (tile.outer_update, all layers)
+
+``B_l`` (n_l x C) is fixed and random — ``U(-1, 1)/sqrt(C)`` (``feedback="uniform"``) or
+``±1`` (``"sign"``), seeded — and is programmed on its OWN small :class:`Tile` that shares
+the model's ledger (its cells, ADCs and DACs appear in the area table). ``B_l e`` is that
+tile's forward ``mvm``: no transposed read and no row-side ADCs on the big weight arrays.
+All hidden layers' feedback reads are one parallel ledger step (latency = the slowest).
+
+Spiking networks: ``f'`` is the surrogate derivative ``H'(u_l[t] - θ)`` at every step; no
+temporal recursion is propagated in the hidden layers (DFA is local in time). The error
+``e`` is
+
+* ``error="window"`` (default): the window's output error, projected once per sample
+  (feedback tile read with B rows) and broadcast to every time step, scaled by
+  ``dlogits/d(step output)`` (1/T for the membrane readout);
+* ``error="step"``: the output layer's per-step error ``δ_L[t]`` (T*B rows through the
+  feedback tile: T times the feedback reads, a temporally resolved error).
+
+Reference: Nøkland, "Direct Feedback Alignment Provides Learning in Deep Neural Networks",
+NeurIPS 2016; on-line SNN/RRAM setting: METHODS.md section 7.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from snnx.hw.config import HWConfig
+from snnx.hw.tile import Tile
+from snnx.learn.rules import LOSSES, analog_layers, apply_updates, output_error
+from snnx.nn.record import Adaptable, Record
+
+FEEDBACK = ("uniform", "sign")
+ERRORS = ("window", "step")
+
+
+def feedback_matrix(n: int, classes: int, kind: str, gen: torch.Generator,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A fixed random feedback matrix B (n, classes): U(-1,1)/sqrt(C) or ±1."""
+    u = torch.rand(n, classes, generator=gen, dtype=torch.float64) * 2 - 1
+    if kind == "uniform":
+        return (u / math.sqrt(classes)).to(dtype)
+    if kind == "sign":
+        return torch.where(u >= 0, 1.0, -1.0).to(dtype)
+    raise ValueError(f"feedback: {kind!r} is not one of {', '.join(FEEDBACK)}")
+
+
+class DFA:
+    """Direct Feedback Alignment with feedback matrices on their own tiles.
+
+    Args:
+        lr: learning rate η (> 0).
+        loss: ``ce`` (labels) or ``mse`` (targets).
+        feedback: ``uniform`` (U(-1,1)/sqrt(C)) or ``sign`` (±1).
+        error: ``window`` or ``step`` (spiking networks, see module docstring).
+        seed: seed of the feedback matrices and of their tiles.
+        feedback_hw: hardware model of the feedback tiles (default: the model's).
+        update_bias: also update the digital biases.
+
+    Attributes:
+        B: the intended feedback matrices (n_l, C), one per hidden layer (after bind).
+        tiles: the feedback tiles holding them.
+    """
+
+    name = "dfa"
+
+    def __init__(self, lr: float = 0.01, *, loss: str = "ce", feedback: str = "uniform",
+                 error: str = "window", seed: int = 0, feedback_hw: HWConfig | str | None = None,
+                 update_bias: bool = True) -> None:
+        if not lr > 0:
+            raise ValueError(f"lr: must be > 0, got {lr}")
+        for key, val, allowed in (("loss", loss, LOSSES), ("feedback", feedback, FEEDBACK),
+                                  ("error", error, ERRORS)):
+            if val not in allowed:
+                raise ValueError(f"{key}: {val!r} is not one of {', '.join(allowed)}")
+        self.lr, self.loss, self.feedback, self.error = float(lr), loss, feedback, error
+        self.seed, self.feedback_hw, self.update_bias = int(seed), feedback_hw, bool(update_bias)
+        self.B: list[torch.Tensor] = []
+        self.tiles: list[Tile] = []
+        self._pending: dict | None = None
+
+    # ------------------------------------------------------------------ hardware
+    def bind(self, model: Adaptable) -> None:
+        """Program one feedback tile B_l (n_l x C) per hidden layer (once per model shape)."""
+        layers = analog_layers(model)
+        C = layers[-1].out_features
+        shapes = [(lyr.out_features, C) for lyr in layers[:-1]]
+        if [tuple(t.shape) for t in self.tiles] == shapes and self.tiles and \
+                self.tiles[0].ledger is model.ledger:
+            return
+        hw = self.feedback_hw if self.feedback_hw is not None else model.hw
+        dtype = layers[0].tile.dtype
+        gen = torch.Generator().manual_seed(self.seed)
+        self.B = [feedback_matrix(n, C, self.feedback, gen, dtype) for n, _ in shapes]
+        self.tiles = [Tile(B, hw, seed=self.seed + 1000 + i, ledger=model.ledger,
+                           name=f"dfa_B{i}") for i, B in enumerate(self.B)]
+        if self._pending is not None:
+            self._load_tiles(self._pending)
+            self._pending = None
+
+    # ------------------------------------------------------------------ rule
+    def deltas(self, model: Adaptable, rec: Record, e: torch.Tensor) -> list[torch.Tensor]:
+        """δ_L as BP; hidden δ_l = (B_l e) ⊙ f'(a_l), all feedback reads in parallel."""
+        self.bind(model)
+        layers = analog_layers(model)
+        d_out = model.output_delta(rec, e)
+        src = e if self.error == "window" else d_out
+        led = model.ledger
+        fb = []
+        with led.parallel():
+            for tile in self.tiles:
+                with led.branch():
+                    fb.append(tile.mvm(src))
+        out = []
+        for i in range(len(layers) - 1):
+            v = model.expand_error(rec, fb[i]) if self.error == "window" else fb[i]
+            out.append(v * model.local_deriv(i, rec))
+        out.append(d_out)
+        return out
+
+    def step(self, model: Adaptable, x: Any, y: Any, *, record: Record | None = None) -> dict:
+        """One DFA step on a batch (see module docstring). Returns loss/accuracy before it."""
+        rec = record if record is not None else model.record(torch.as_tensor(x))
+        e, metrics = output_error(rec.logits, y, self.loss)
+        self.apply(model, rec, self.deltas(model, rec, e))
+        return metrics
+
+    def apply(self, model: Adaptable, rec: Record, deltas: list[torch.Tensor]) -> None:
+        """``W_l <- W_l - lr δ_l^T x_l`` on every tile (one parallel write step)."""
+        apply_updates(model, rec, deltas, self.lr, self.update_bias)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Hyper-parameters, the feedback matrices and their tiles' state (without ledger)."""
+        tiles = []
+        for t in self.tiles:
+            sd = t.state_dict()
+            sd.pop("ledger", None)
+            tiles.append(sd)
+        return {"name": self.name, "lr": self.lr, "loss": self.loss, "feedback": self.feedback,
+                "error": self.error, "seed": self.seed, "update_bias": self.update_bias,
+                "B": [b.clone() for b in self.B], "tiles": tiles}
+
+    def _load_tiles(self, state: dict) -> None:
+        if len(state["tiles"]) != len(self.tiles):
+            raise ValueError(f"state: {len(state['tiles'])} feedback tiles, the model needs "
+                             f"{len(self.tiles)}")
+        for t, sd in zip(self.tiles, state["tiles"]):
+            t.load_state_dict(sd, load_ledger=False)
+        self.B = [b.clone() for b in state["B"]]
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore; feedback tiles are restored now if bound, else at the next bind."""
+        self.lr, self.loss, self.feedback = float(state["lr"]), state["loss"], state["feedback"]
+        self.error, self.seed = state["error"], int(state["seed"])
+        self.update_bias = bool(state["update_bias"])
+        if self.tiles:
+            self._load_tiles(state)
+        else:
+            self._pending = state
+
+    def __repr__(self) -> str:
+        return (f"DFA(lr={self.lr}, loss={self.loss!r}, feedback={self.feedback!r}, "
+                f"error={self.error!r}, seed={self.seed})")

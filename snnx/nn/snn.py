@@ -1,0 +1,375 @@
+"""Spiking networks for sensor windows: snntorch neurons, fully-connected synapses.
+
+Network (METHODS.md section 7): a window ``x`` (B, W, C) is encoded into T input frames
+``s_0[t]`` (see :func:`encode`), then for every layer ``l`` and step ``t``::
+
+    I_l[t]   = W_l s_{l-1}[t] (+ b_l)                        synaptic current (the crossbar)
+    syn_l[t] = alpha syn_l[t-1] + I_l[t]                     (Synaptic neurons only)
+    u_l[t]   = beta u_l[t-1] + (syn_l[t] or I_l[t]) - theta r_l[t]
+    s_l[t]   = H(u_l[t] - theta),     r_l[t] = H(u_l[t-1] - theta)   (reset by subtraction)
+
+The neurons are ``snntorch.Leaky`` / ``snntorch.Synaptic`` with ``init_hidden=False``; the
+state (``mem``, ``syn``) is passed explicitly every step. The spike's gradient is a
+surrogate (:func:`surrogate`, arctan by default) and the reset ``r`` is detached, as in
+snntorch. Readout ``membrane``: the last layer does not spike or reset and
+``logits = (1/T) sum_t u_L[t]``; readout ``count``: ``logits = sum_t s_L[t]``.
+
+``to_analog(hw)`` puts every synapse matrix on a tile (:class:`AnalogLinear`); the neurons
+stay digital. :meth:`SNN.record` runs the same equations with the tiles and keeps what a
+learning rule needs (time folded into the batch), and :meth:`SNN.hidden_delta` /
+:meth:`SNN.output_delta` give the exact BPTT of these equations (reset detached).
+
+Example:
+    >>> import torch
+    >>> net = SNN(channels=3, window=32, hidden=(16,), classes=2, steps=8)
+    >>> net(torch.randn(5, 32, 3)).shape
+    torch.Size([5, 2])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import snntorch as snn
+import torch
+from torch import nn
+
+from snnx.hw.config import HWConfig
+from snnx.hw.cost import CostLedger
+from snnx.nn.ann import _analog, analog_copy, digital_copy, noisy_linear
+from snnx.nn.record import Record
+
+ENCODINGS = ("direct", "rate", "delta")
+READOUTS = ("membrane", "count")
+NEURONS = ("leaky", "synaptic")
+
+
+# ====================================================================== surrogate gradients
+class _Spike(torch.autograd.Function):
+    """Heaviside forward (dtype kept), surrogate derivative backward."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, sg: "Surrogate") -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.sg = sg
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        return g * ctx.sg.deriv(u), None
+
+
+class Surrogate:
+    """Spike function ``H(u)`` with a smooth derivative for BPTT.
+
+    * ``atan`` (Fang et al., ICCV 2021): ``H'(u) ~ (a/2) / (1 + (pi a u / 2)^2)``, slope a=2.
+    * ``fast_sigmoid`` (Zenke & Ganguli, Neural Comput. 2018): ``H'(u) ~ 1/(1 + k|u|)^2``,
+      slope k=25.
+
+    The same formulas as snntorch's surrogates, but the spike keeps the input's dtype
+    (float64 works). Instances are callables usable as snntorch ``spike_grad``.
+    """
+
+    def __init__(self, kind: str = "atan", slope: float | None = None) -> None:
+        if kind not in ("atan", "fast_sigmoid"):
+            raise ValueError(f"surrogate: {kind!r} is not one of atan, fast_sigmoid")
+        self.kind = kind
+        self.slope = float(slope if slope is not None else (2.0 if kind == "atan" else 25.0))
+        if not self.slope > 0:
+            raise ValueError(f"surrogate slope: must be > 0, got {self.slope}")
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        return _Spike.apply(u, self)
+
+    def deriv(self, u: torch.Tensor) -> torch.Tensor:
+        """Surrogate ``dH/du`` evaluated at ``u`` (same shape)."""
+        k = self.slope
+        if self.kind == "atan":
+            return (k / 2) / (1 + (math.pi / 2 * k * u) ** 2)
+        return 1.0 / (k * u.abs() + 1.0) ** 2
+
+    def __repr__(self) -> str:
+        return f"Surrogate({self.kind!r}, slope={self.slope})"
+
+
+def surrogate(kind: str = "atan", slope: float | None = None) -> Surrogate:
+    """Build a :class:`Surrogate` (``atan`` slope 2, ``fast_sigmoid`` slope 25 by default)."""
+    return Surrogate(kind, slope)
+
+
+# ====================================================================== encodings
+def encoded_features(encoding: str, window: int, channels: int, steps: int) -> int:
+    """Input features per time step of :func:`encode`."""
+    per = (window // steps) * channels
+    return 2 * per if encoding == "delta" else per
+
+
+def encode(x: torch.Tensor, encoding: str, steps: int, *, gen: torch.Generator | None = None,
+           rate_scale: float = 1.0, delta_threshold: float = 0.05) -> torch.Tensor:
+    """Turn windows into T input frames.
+
+    The window of W samples is cut into T consecutive chunks of ``W/T`` samples.
+
+    * ``direct``: frame t is chunk t flattened (``W/T * C`` analog currents).
+    * ``rate``: frame t is Bernoulli spikes with ``p = clip(1/2 + x/(2 rate_scale), 0, 1)``
+      per sample of chunk t (seeded by ``gen``).
+    * ``delta``: per sample, an ON spike where ``x[n] - x[n-1] > delta_threshold`` and an
+      OFF spike where it is ``< -delta_threshold`` (``x[-1] = x[0]``); frame t holds the
+      ON and OFF spikes of chunk t (``2 W/T C`` features).
+
+    Args:
+        x: (B, W, C) windows (W divisible by T).
+        encoding: one of :data:`ENCODINGS`.
+        steps: T.
+    Returns:
+        (T, B, F) frames, F = :func:`encoded_features`.
+    """
+    B, W, C = x.shape
+    if W % steps:
+        raise ValueError(f"steps: window length {W} is not divisible by T={steps}")
+    if encoding == "direct":
+        f = x
+    elif encoding == "rate":
+        p = (0.5 + 0.5 * x / rate_scale).clamp(0.0, 1.0)
+        f = torch.bernoulli(p, generator=gen)
+    elif encoding == "delta":
+        dx = torch.diff(x, dim=1, prepend=x[:, :1])
+        f = torch.cat([(dx > delta_threshold), (dx < -delta_threshold)], dim=2).to(x.dtype)
+    else:
+        raise ValueError(f"encoding: {encoding!r} is not one of {', '.join(ENCODINGS)}")
+    return f.reshape(B, steps, -1).transpose(0, 1)
+
+
+def _discount(T: int, k: float, dtype, device) -> torch.Tensor:
+    """(T, T) matrix M with M[t, j] = k^(j-t) for j >= t: reverse discounted sum over time."""
+    t = torch.arange(T, device=device)
+    e = (t.view(1, T) - t.view(T, 1)).to(dtype)
+    return torch.where(e >= 0, torch.as_tensor(k, dtype=dtype).pow(e.clamp(min=0)),
+                       torch.zeros((), dtype=dtype))
+
+
+# ====================================================================== the network
+class SNN(nn.Module):
+    """Fully-connected spiking network on sensor windows.
+
+    Args:
+        channels: C, sensor channels.
+        window: W, samples per window.
+        hidden: hidden layer widths.
+        classes: output classes.
+        steps: T, time steps per window (W divisible by T).
+        neuron: ``leaky`` (snntorch Leaky) or ``synaptic`` (snntorch Synaptic).
+        beta: membrane decay per step, in [0, 1].
+        alpha: synaptic-current decay per step (Synaptic only), in [0, 1].
+        threshold: firing threshold theta (> 0).
+        surrogate: ``atan`` or ``fast_sigmoid``.
+        slope: surrogate slope (default 2 for atan, 25 for fast_sigmoid).
+        encoding: one of :data:`ENCODINGS`.
+        readout: ``membrane`` or ``count``.
+        bias: digital biases on the synapse layers.
+        weight_noise: relative Gaussian weight noise injected in training mode.
+        gain: initial weights are ``U(-1,1) * gain / sqrt(fan_in)``.
+        rate_scale / delta_threshold: encoding parameters (see :func:`encode`).
+        seed: seed of initialisation, weight noise and rate encoding.
+        dtype: parameter dtype (default float32).
+    """
+
+    def __init__(self, channels: int = 9, window: int = 128, hidden: Sequence[int] = (128, 64),
+                 classes: int = 6, steps: int = 16, *, neuron: str = "leaky", beta: float = 0.9,
+                 alpha: float = 0.8, threshold: float = 1.0, surrogate: str = "atan",
+                 slope: float | None = None, encoding: str = "direct",
+                 readout: str = "membrane", bias: bool = False, weight_noise: float = 0.0,
+                 gain: float = 1.0, rate_scale: float = 1.0, delta_threshold: float = 0.05,
+                 seed: int = 0, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self._kwargs = dict(channels=channels, window=window, hidden=tuple(hidden),
+                            classes=classes, steps=steps, neuron=neuron, beta=beta, alpha=alpha,
+                            threshold=threshold, surrogate=surrogate, slope=slope,
+                            encoding=encoding, readout=readout, bias=bias,
+                            weight_noise=weight_noise, gain=gain, rate_scale=rate_scale,
+                            delta_threshold=delta_threshold, seed=seed, dtype=dtype)
+        for name, val, allowed in (("neuron", neuron, NEURONS), ("encoding", encoding, ENCODINGS),
+                                   ("readout", readout, READOUTS)):
+            if val not in allowed:
+                raise ValueError(f"{name}: {val!r} is not one of {', '.join(allowed)}")
+        if window % steps:
+            raise ValueError(f"steps: window length {window} is not divisible by T={steps}")
+        for name, val in (("beta", beta), ("alpha", alpha)):
+            if not 0.0 <= val <= 1.0:
+                raise ValueError(f"{name}: must be in [0, 1], got {val}")
+        if not threshold > 0:
+            raise ValueError(f"threshold: must be > 0, got {threshold}")
+        self.channels, self.window, self.classes = int(channels), int(window), int(classes)
+        self.steps, self.hidden = int(steps), tuple(int(h) for h in hidden)
+        self.neuron, self.encoding, self.readout = neuron, encoding, readout
+        self.beta, self.alpha, self.threshold = float(beta), float(alpha), float(threshold)
+        self.weight_noise, self.rate_scale = float(weight_noise), float(rate_scale)
+        self.delta_threshold, self.seed = float(delta_threshold), int(seed)
+        self.spike_fn = Surrogate(surrogate, slope)
+        self.in_features = encoded_features(encoding, window, channels, steps)
+        sizes = [self.in_features, *self.hidden, self.classes]
+        g = torch.Generator().manual_seed(self.seed)
+        layers, neurons = [], []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            lin = nn.Linear(a, b, bias=bias, dtype=dtype)
+            with torch.no_grad():
+                lin.weight.copy_((torch.rand(b, a, generator=g) * 2 - 1) * gain / a ** 0.5)
+                if bias:
+                    lin.bias.zero_()
+            layers.append(lin)
+            last = i == len(sizes) - 2
+            reset = "none" if (last and readout == "membrane") else "subtract"
+            kw = dict(beta=self.beta, threshold=self.threshold, spike_grad=self.spike_fn,
+                      init_hidden=False, reset_mechanism=reset)
+            neurons.append(snn.Synaptic(alpha=self.alpha, **kw) if neuron == "synaptic"
+                           else snn.Leaky(**kw))
+        self.layers = nn.ModuleList(layers)
+        self.neurons = nn.ModuleList(neurons)
+        self.gen = torch.Generator().manual_seed(self.seed + 1)
+
+    # ------------------------------------------------------------------ helpers
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(x)
+        if x.dim() != 3 or x.shape[1:] != (self.window, self.channels):
+            raise ValueError(f"x: expected shape (batch, {self.window}, {self.channels}), got "
+                             f"{tuple(x.shape)}")
+        return x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, W, C) windows -> (T, B, F) input frames (see :func:`encode`)."""
+        return encode(self._check(x), self.encoding, self.steps, gen=self.gen,
+                      rate_scale=self.rate_scale, delta_threshold=self.delta_threshold)
+
+    def _consts(self, layer: int) -> tuple[float, float, float]:
+        """(beta, alpha, theta) exactly as the snntorch neuron holds them (float32 buffers)."""
+        neu = self.neurons[layer]
+        alpha = float(neu.alpha.clamp(0, 1)) if self.neuron == "synaptic" else 0.0
+        return float(neu.beta.clamp(0, 1)), alpha, float(neu.threshold)
+
+    def _spiking(self, layer: int) -> bool:
+        return not (layer == len(self.layers) - 1 and self.readout == "membrane")
+
+    # ------------------------------------------------------------------ torch forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, W, C) windows -> logits (B, classes), differentiable (BPTT)."""
+        h = self.encode(x)
+        T, B = h.shape[:2]
+        for i, (lyr, neu) in enumerate(zip(self.layers, self.neurons)):
+            h = h.to(lyr.weight.dtype).reshape(T * B, -1)
+            if isinstance(lyr, nn.Linear) and self.training and self.weight_noise > 0:
+                cur = noisy_linear(lyr, h, self.weight_noise, self.gen)
+            else:
+                cur = lyr(h)
+            cur = cur.view(T, B, -1)
+            mem = torch.zeros_like(cur[0])
+            syn = torch.zeros_like(cur[0])
+            spikes, mems = [], []
+            for t in range(T):
+                if self.neuron == "synaptic":
+                    spk, syn, mem = neu(cur[t], syn, mem)
+                else:
+                    spk, mem = neu(cur[t], mem)
+                spikes.append(spk)
+                mems.append(mem)
+            neu.reset_mem()  # drop the state snntorch keeps on the module (no graph kept)
+            h = torch.stack(spikes)
+        if self.readout == "membrane":
+            return torch.stack(mems).mean(0)
+        return h.sum(0)
+
+    def to_analog(self, hw: HWConfig | str = "rram_generic", *, seed: int = 0,
+                  ledger: CostLedger | None = None) -> "SNN":
+        """The same network with every synapse matrix on a tile (one shared ledger)."""
+        return analog_copy(self, hw, seed, ledger, "snn_fc")
+
+    def to_digital(self) -> "SNN":
+        """A software copy with the weights the tiles hold now."""
+        return digital_copy(self)
+
+    # ------------------------------------------------------------------ rule interface
+    @property
+    def ledger(self) -> CostLedger:
+        """The ledger shared by the analog layers."""
+        return _analog(self, 0).ledger
+
+    @property
+    def hw(self) -> HWConfig:
+        """The hardware model of the first analog layer."""
+        return _analog(self, 0).hw
+
+    @torch.no_grad()
+    def record(self, x: torch.Tensor) -> Record:
+        """Forward on the tiles (one ``mvm`` per layer over all T*B rows), keeping x_l, u_l."""
+        frames = self.encode(x)
+        T, B = frames.shape[:2]
+        h = frames.reshape(T * B, -1)
+        inputs, pre, syns = [], [], []
+        for i in range(len(self.layers)):
+            beta, alpha, theta = self._consts(i)
+            lyr = _analog(self, i)
+            h = h.to(lyr.tile.dtype)
+            inputs.append(h)
+            cur = lyr.analog_forward(h).view(T, B, -1)
+            spiking = self._spiking(i)
+            U = torch.empty_like(cur)
+            S = torch.zeros_like(cur)
+            if self.neuron == "synaptic":
+                drive = torch.empty_like(cur)
+                drive[0].copy_(cur[0])
+                for t in range(1, T):
+                    torch.add(cur[t], drive[t - 1], alpha=alpha, out=drive[t])
+                syns.append(drive.view(T * B, -1))
+            else:
+                drive = cur
+            U[0].copy_(drive[0])
+            if spiking:
+                S[0].copy_(U[0] > theta)
+            for t in range(1, T):
+                torch.add(drive[t], U[t - 1], alpha=beta, out=U[t])
+                if spiking:
+                    U[t].sub_(S[t - 1], alpha=theta)
+                    S[t].copy_(U[t] > theta)
+            pre.append(U.view(T * B, -1))
+            h = S.view(T * B, -1)
+        logits = U.mean(0) if self.readout == "membrane" else S.sum(0)
+        return Record(inputs=inputs, pre=pre, logits=logits, batch=B, steps=T,
+                      extra={"syn": syns})
+
+    def _bptt(self, layer: int, rec: Record, G: torch.Tensor) -> torch.Tensor:
+        """Direct gradients G = dL/du_l[t] (N, n) -> δ_l = dL/dI_l[t] (N, n).
+
+        With the reset detached the membrane recursion is linear in its gradient:
+        ``du[t] = G[t] + beta du[t+1]`` (and ``dsyn[t] = du[t] + alpha dsyn[t+1]``), i.e. a
+        reverse discounted sum over time, done as one (T x T) matmul.
+        """
+        T, n = rec.steps, G.shape[1]
+        beta, alpha, _ = self._consts(layer)
+        G = G.view(T, -1)
+        d = _discount(T, beta, G.dtype, G.device) @ G
+        if self.neuron == "synaptic":
+            d = _discount(T, alpha, G.dtype, G.device) @ d
+        return d.view(-1, n)
+
+    def local_deriv(self, layer: int, rec: Record) -> torch.Tensor:
+        """Surrogate ``H'(u_l[t] - theta)`` (N, n): the f'(a_l) of a spiking layer."""
+        return self.spike_fn.deriv(rec.pre[layer] - self._consts(layer)[2])
+
+    def hidden_delta(self, layer: int, rec: Record, g: torch.Tensor) -> torch.Tensor:
+        """BPTT through layer ``l``'s neurons: g = dL/ds_l[t] (N, n) -> δ_l = dL/dI_l[t]."""
+        return self._bptt(layer, rec, g * self.local_deriv(layer, rec))
+
+    def expand_error(self, rec: Record, v: torch.Tensor) -> torch.Tensor:
+        """Per-window signal (B, n) -> every time step (T*B, n), times dlogits/d(step output)
+        (1/T for the membrane readout, 1 for spike counts)."""
+        k = 1.0 / rec.steps if self.readout == "membrane" else 1.0
+        return v.repeat(rec.steps, 1) * k
+
+    def output_delta(self, rec: Record, e: torch.Tensor) -> torch.Tensor:
+        """e = dL/dlogits (B, C) -> δ_L = dL/dI_L[t] (T*B, C) through the readout and BPTT."""
+        L = len(self.layers) - 1
+        G = self.expand_error(rec, e)
+        if self._spiking(L):
+            G = G * self.local_deriv(L, rec)
+        return self._bptt(L, rec, G)
