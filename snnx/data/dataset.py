@@ -295,10 +295,12 @@ class WindowDataset:
     # ---- helpers -----------------------------------------------------------------------
     def _ids(self, ids: Sequence[int], what: str) -> list[int]:
         ids = [int(i) for i in np.atleast_1d(np.asarray(ids))]
+        if not ids:
+            raise ConfigError(f"{self.name}: no {what} subjects given")
         known = set(self.subjects.tolist())
         unknown = [i for i in ids if i not in known]
-        if unknown or not ids:
-            raise ConfigError(f"{self.name}: {what} subjects {unknown or '[]'} not in the "
+        if unknown:
+            raise ConfigError(f"{self.name}: {what} subjects {unknown} not in the "
                               f"data (subjects: {_ranges(sorted(known))})")
         return ids
 

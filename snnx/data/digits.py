@@ -17,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from snnx.data.dataset import WindowDataset
 from snnx.errors import ConfigError
@@ -41,6 +39,9 @@ def load_digits_dataset(*, test_frac: float = 0.25, seed: int = 0) -> WindowData
     """
     if not 0.0 < test_frac < 1.0:
         raise ConfigError(f"test_frac: must be in (0, 1), got {test_frac!r}")
+    from sklearn.datasets import load_digits  # lazy: keep `import snnx.data` light
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     X = (bunch.data / 16.0).astype(np.float32)[:, None, :]
     y = bunch.target.astype(np.int64)

@@ -72,8 +72,8 @@ def test_source_high_target_lower_sit_stand_confused_adaptation_helps():
     torch.set_num_threads(2)
     r = calibrate(seed=0)
     assert r["source_acc"] >= 0.88, r
-    assert 0.45 <= r["target_acc"] <= 0.85, r
-    assert r["source_acc"] - r["target_acc"] >= 0.1, r
+    assert 0.45 <= r["target_acc"] <= 0.75, r            # 0.79 without the target shift
+    assert r["source_acc"] - r["target_acc"] >= 0.2, r
     assert 0.03 <= r["source_sit_stand"] <= 0.35, r     # confused, but learnable
     assert r["target_sit_stand"] >= 0.2, r
     assert r["stream_rest_after"] >= r["stream_rest_before"] + 0.1, r

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import uci_value, write_fake_uci
+from uci_fake_folder import uci_value, write_fake_uci
 from snnx.data import HAR_CHANNELS, load_uci_har
 from snnx.errors import ConfigError
 
