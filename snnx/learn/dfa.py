@@ -12,6 +12,13 @@ the model's ledger (its cells, ADCs and DACs appear in the area table). ``B_l e`
 tile's forward ``mvm``: no transposed read and no row-side ADCs on the big weight arrays.
 All hidden layers' feedback reads are one parallel ledger step (latency = the slowest).
 
+Feedback arrays (``feedback_array="fit"``, default): a feedback matrix has only C inputs, so
+its tile uses an array sized to it — C rows x n_l columns (capped at the model's array
+size) — with the ADC full scale calibrated to that short column (``periphery.adc_clip`` =
+``feedback_adc_clip``, default 0.5 of the worst-case current of C rows) instead of a full
+macro whose 256-row full scale would leave the C-row signal a few ADC codes.
+``feedback_array="macro"`` uses the model's hardware model unchanged.
+
 Spiking networks: ``f'`` is the surrogate derivative ``H'(u_l[t] - θ)`` at every step; no
 temporal recursion is propagated in the hidden layers (DFA is local in time). The error
 ``e`` is
@@ -33,12 +40,13 @@ from typing import Any
 
 import torch
 
-from snnx.hw.config import HWConfig
+from snnx.hw.config import HWConfig, load
 from snnx.hw.tile import Tile
 from snnx.learn.rules import LOSSES, analog_layers, apply_updates, output_error
 from snnx.nn.record import Adaptable, Record
 
 FEEDBACK = ("uniform", "sign")
+ARRAYS = ("fit", "macro")
 ERRORS = ("window", "step")
 
 
@@ -63,6 +71,8 @@ class DFA:
         error: ``window`` or ``step`` (spiking networks, see module docstring).
         seed: seed of the feedback matrices and of their tiles.
         feedback_hw: hardware model of the feedback tiles (default: the model's).
+        feedback_array: ``fit`` (array sized to B_l) or ``macro`` (feedback_hw unchanged).
+        feedback_adc_clip: ADC full scale of fitted feedback arrays (fraction of C rows).
         update_bias: also update the digital biases.
 
     Attributes:
@@ -74,15 +84,18 @@ class DFA:
 
     def __init__(self, lr: float = 0.01, *, loss: str = "ce", feedback: str = "uniform",
                  error: str = "window", seed: int = 0, feedback_hw: HWConfig | str | None = None,
+                 feedback_array: str = "fit", feedback_adc_clip: float = 0.5,
                  update_bias: bool = True) -> None:
         if not lr > 0:
             raise ValueError(f"lr: must be > 0, got {lr}")
         for key, val, allowed in (("loss", loss, LOSSES), ("feedback", feedback, FEEDBACK),
-                                  ("error", error, ERRORS)):
+                                  ("error", error, ERRORS), ("feedback_array", feedback_array,
+                                                             ARRAYS)):
             if val not in allowed:
                 raise ValueError(f"{key}: {val!r} is not one of {', '.join(allowed)}")
         self.lr, self.loss, self.feedback, self.error = float(lr), loss, feedback, error
         self.seed, self.feedback_hw, self.update_bias = int(seed), feedback_hw, bool(update_bias)
+        self.feedback_array, self.feedback_adc_clip = feedback_array, float(feedback_adc_clip)
         self.B: list[torch.Tensor] = []
         self.tiles: list[Tile] = []
         self._pending: dict | None = None
@@ -96,12 +109,19 @@ class DFA:
         if [tuple(t.shape) for t in self.tiles] == shapes and self.tiles and \
                 self.tiles[0].ledger is model.ledger:
             return
-        hw = self.feedback_hw if self.feedback_hw is not None else model.hw
+        base = load(self.feedback_hw if self.feedback_hw is not None else model.hw)
         dtype = layers[0].tile.dtype
         gen = torch.Generator().manual_seed(self.seed)
         self.B = [feedback_matrix(n, C, self.feedback, gen, dtype) for n, _ in shapes]
-        self.tiles = [Tile(B, hw, seed=self.seed + 1000 + i, ledger=model.ledger,
-                           name=f"dfa_B{i}") for i, B in enumerate(self.B)]
+        self.tiles = []
+        for i, B in enumerate(self.B):
+            hw = base
+            if self.feedback_array == "fit":
+                hw = load(base, **{"array.rows": min(C, base.array.rows),
+                                   "array.cols": min(B.shape[0], base.array.cols),
+                                   "periphery.adc_clip": self.feedback_adc_clip})
+            self.tiles.append(Tile(B, hw, seed=self.seed + 1000 + i, ledger=model.ledger,
+                                   name=f"dfa_B{i}"))
         if self._pending is not None:
             self._load_tiles(self._pending)
             self._pending = None
@@ -147,6 +167,8 @@ class DFA:
             tiles.append(sd)
         return {"name": self.name, "lr": self.lr, "loss": self.loss, "feedback": self.feedback,
                 "error": self.error, "seed": self.seed, "update_bias": self.update_bias,
+                "feedback_array": self.feedback_array,
+                "feedback_adc_clip": self.feedback_adc_clip,
                 "B": [b.clone() for b in self.B], "tiles": tiles}
 
     def _load_tiles(self, state: dict) -> None:
@@ -162,6 +184,8 @@ class DFA:
         self.lr, self.loss, self.feedback = float(state["lr"]), state["loss"], state["feedback"]
         self.error, self.seed = state["error"], int(state["seed"])
         self.update_bias = bool(state["update_bias"])
+        self.feedback_array = state["feedback_array"]
+        self.feedback_adc_clip = float(state["feedback_adc_clip"])
         if self.tiles:
             self._load_tiles(state)
         else:

@@ -7,7 +7,15 @@ with time folded into the batch for spiking networks (DESIGN.md contract 3): row
 
 Models that can be adapted on-line (:class:`snnx.nn.MLP`, :class:`snnx.nn.SNN` after
 ``to_analog``) implement the small protocol :class:`Adaptable`; the rules in
-:mod:`snnx.learn` use nothing else.
+:mod:`snnx.learn` use nothing else:
+
+* ``record(x)`` — forward on the tiles, returning a :class:`Record`;
+* ``output_delta(rec, e)`` — ``e = dL/dlogits`` (B, C) -> ``δ_L`` (N, C) through the readout
+  (and the output neurons' BPTT for an SNN);
+* ``hidden_delta(l, rec, g)`` — ``g = dL/dh_l`` (N, out_l) -> ``δ_l`` (BP: ``g ⊙ f'(a_l)``, or
+  BPTT through the membrane);
+* ``local_deriv(l, rec)`` — ``f'(a_l)`` (N, out_l) (surrogate derivative for spikes; DFA);
+* ``expand_error(rec, v)`` — a per-sample signal (B, n) -> per-row (N, n) (DFA).
 """
 
 from __future__ import annotations
@@ -61,3 +69,5 @@ class Adaptable(Protocol):
     def hidden_delta(self, layer: int, rec: Record, g: torch.Tensor) -> torch.Tensor: ...
 
     def local_deriv(self, layer: int, rec: Record) -> torch.Tensor: ...
+
+    def expand_error(self, rec: Record, v: torch.Tensor) -> torch.Tensor: ...
