@@ -212,7 +212,7 @@ class LogSGD:
                                                           dtype=I.dtype)
                 self.gain.append(g)
                 self._write(lyr, self._weights(i) - W)
-            key = f"logsgd_{lyr.tile.cost.name}/caps"
+            key = f"logsgd_{lyr.name}/caps"
             n_cells = 2 * lyr.in_features * lyr.out_features
             model.ledger.register_area(key, n_cells * self.capacitance_f / self.cap_density)
         self._model_id = id(model)
