@@ -58,9 +58,8 @@ one dense LU solve per row (no subtraction of nearly equal terms). After the las
 segment ends in virtual ground, so :math:`G_\mathrm{eff}^\top = A`. Cost
 :math:`O(M N^3 + M^2 N^2)`. When N > M the same sweep runs on the reciprocal circuit
 (sources and sense amplifiers swap roles: G transposed and rotated by 180 degrees, r_row and
-r_col swapped), so the dense blocks are min(M, N) wide. 256 x 256 takes about 0.2 s on two
-cores
-(without other load).
+r_col swapped), so the dense blocks are min(M, N) wide. On two cores (Xeon, AVX-512, MKL)
+256 x 256 takes 0.24 s and 512 x 512 about 3 s, both LAPACK-bound.
 
 Limitations: linear (ohmic) cells only; wire segments are uniform; the row recurrences
 overflow float64 only for absurd wires, sqrt(r_row * max G) * N > ~700.
@@ -175,8 +174,8 @@ def _row_green(G: torch.Tensor, r_row: float) -> tuple[torch.Tensor, torch.Tenso
     For row i, :math:`L = g_r T + \mathrm{diag}(G_i)` (T: 2 on the diagonal, 1 in the last
     entry, -1 beside it) has :math:`(L^{-1})_{jk} = r_{row}\,p_{\min(j,k)}\,q_{\max(j,k)}`,
     where p solves the homogeneous chain from the driven end (:math:`p_0 = 1`) and q from the
-    open end, scaled so that :math:`q_{-1} = 1`. With :math:`\rho = r_{row} G` both recurrences
-    only add positive terms:
+    open end (:math:`q_{N-1} = 1`, then scaled so that :math:`q_{-1} = 1`). With
+    :math:`\rho = r_{row} G` both recurrences only add positive terms:
     :math:`p_{j+1} = p_j + d_j,\; d_j = d_{j-1} + \rho_j p_j,\; d_{-1} = 1` and
     :math:`q_{j-1} = q_j + e_j,\; e_j = e_{j+1} + \rho_j q_j,\; e_N = 0`.
 
@@ -325,7 +324,7 @@ def nonideality_factor(G: torch.Tensor, V: torch.Tensor, r_row: float, r_col: fl
     """
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0 < eps < 1):
         raise ConfigError(f"eps: must be a number in (0, 1) (got {eps!r})")
-    i_pr = _work(column_currents(_work(G), _work(V), r_row, r_col, model))
+    i_pr = _work(column_currents(G, V, r_row, r_col, model))     # validates G, V, r, model
     i_id = _work(V).to(i_pr.device) @ _work(G).to(i_pr.device)
     mag = i_id.abs()
     keep = mag > eps * mag.max()

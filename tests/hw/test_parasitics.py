@@ -199,6 +199,7 @@ def test_cuda_matches_cpu():
     (dict(G=torch.full((3, 4), float("nan"))), ShapeError, "G: contains NaN"),
     (dict(G=-torch.ones(3, 4)), ShapeError, "G: conductances must be >= 0"),
     (dict(G=torch.ones(3)), ShapeError, r"G: must be a non-empty \(M, N\) matrix"),
+    (dict(G=[[1e-5] * 4] * 3), ShapeError, "G: must be a torch.Tensor, got list"),
     (dict(V=torch.ones(2, 4)), ShapeError, r"V: must be real with shape \(B, 3\)"),
     (dict(V=torch.tensor([[0.1, float("inf"), 0.2]])), ShapeError, "V: contains NaN or inf"),
     (dict(eps=0.0), ConfigError, r"eps: must be a number in \(0, 1\)"),

@@ -1,0 +1,91 @@
+"""Benchmark of snnx.hw.parasitics (a script, not a test).
+
+Prints, measured in this process on 2 threads:
+  1. exact G_eff solve time for 64^2 .. 512^2 arrays (median of repeats), first_order time,
+     and the cost of a batch-64 read ``x @ G_eff`` relative to ``torch.nn.Linear`` of the
+     same size (float32; the read needs nothing besides the matmul);
+  2. first_order vs exact error: mean relative column-current error and NF over
+     r_row = r_col = 0.5 .. 2.5 ohm at 32^2 (METHODS.md's quoted point), 64^2 and 128^2.
+Arrays are random 50 %-dense binary G (100 / 2 uS), inputs x ~ U[0, 1], V = 0.2 V * x.
+
+Run: /work/venv/bin/python bench/parasitics.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import torch
+
+from snnx.hw import parasitics as pr
+
+G_ON, G_OFF, V_READ = 100e-6, 2e-6, 0.2
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()                                            # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def array(n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.where(torch.rand(n, n, generator=gen) < 0.5, G_ON, G_OFF).double()
+
+
+def speed(gen: torch.Generator) -> None:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"exact solve and read cost (r_row = r_col = 2.5 ohm, float64 solve; "
+          f"{torch.get_num_threads()} threads, 1-min load average {load:.1f} -- timings are only "
+          f"meaningful when it is below the thread count)")
+    print(f"{'size':>9} {'exact G_eff [s]':>16} {'first_order [ms]':>17} "
+          f"{'read x@G_eff [us]':>18} {'nn.Linear [us]':>15} {'read/Linear':>12}")
+    for n in (64, 128, 256, 512):
+        G = array(n, gen)
+        reps = 5 if n <= 256 else 3
+        t_exact = median_time(lambda: pr.effective_conductance(G, 2.5, 2.5), reps)
+        t_fo = median_time(lambda: pr.effective_conductance(G, 2.5, 2.5, "first_order"), 20)
+        g_eff = pr.effective_conductance(G, 2.5, 2.5).float()
+        x = torch.rand(64, n, generator=gen)
+        lin = torch.nn.Linear(n, n, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(g_eff.T)
+            t_read = median_time(lambda: x @ g_eff, 200)
+            t_lin = median_time(lambda: lin(x), 200)
+        print(f"{n:>5}^2   {t_exact:>16.3f} {t_fo * 1e3:>17.2f} {t_read * 1e6:>18.1f} "
+              f"{t_lin * 1e6:>15.1f} {t_read / t_lin:>12.2f}")
+
+
+def accuracy(gen: torch.Generator) -> None:
+    print("\nfirst_order vs exact (batch 256; errors are means of |I - I_exact| / |I_exact|)")
+    print(f"{'size':>9} {'r [ohm]':>8} {'NF exact':>9} {'NF 1st-ord':>11} "
+          f"{'err 1st-ord':>12} {'err none':>9} {'max err 1st':>12}")
+    for n, rs in ((32, (2.5,)), (64, (0.5, 1.0, 1.5, 2.0, 2.5)),
+                  (128, (0.5, 1.0, 1.5, 2.0, 2.5))):
+        G = array(n, gen)
+        V = V_READ * torch.rand(256, n, generator=gen).double()
+        for r in rs:
+            exact = pr.column_currents(G, V, r, r)
+            fo = pr.column_currents(G, V, r, r, "first_order")
+            rel_fo = (fo - exact).abs() / exact.abs()
+            rel_none = (V @ G - exact).abs() / exact.abs()
+            nf = pr.nonideality_factor(G, V, r, r)
+            nf_fo = pr.nonideality_factor(G, V, r, r, "first_order")
+            print(f"{n:>5}^2   {r:>8.1f} {nf:>8.1%} {nf_fo:>10.1%} {rel_fo.mean():>11.2%} "
+                  f"{rel_none.mean():>8.1%} {rel_fo.max():>11.1%}")
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    gen = torch.Generator().manual_seed(0)
+    speed(gen)
+    accuracy(gen)
+
+
+if __name__ == "__main__":
+    main()
