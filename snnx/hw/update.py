@@ -99,6 +99,7 @@ def _exact_update(tile: "Tile", dC: torch.Tensor, batch: int) -> None:
     tile.cost.update_sparse(torch.arange(rows.numel(), device=dC.device), rows,
                             float(touched.sum()), int(touched.sum()), batch)
     tile.n_updates += 1
+    refresh_pairs(tile)  # every update: keeps continuous (ideal) tiles exact indefinitely
 
 
 def _patch_caches(tile: "Tile", row: torch.Tensor, col: torch.Tensor, d_diff: torch.Tensor,

@@ -112,3 +112,15 @@ def test_float32_tile_is_accurate():
     tile = hw.Tile(W, hw.load("ideal", **{"array.rows": 128}))
     x = torch.randn(16, 300)
     assert rel(tile.mvm(x), x @ W.T) < 1e-5
+
+
+def test_long_alternating_training_stays_exact():
+    """Both sides of a pair only grow under 'split' updates; refresh must keep ideal exact."""
+    W = torch.full((1, 1), 0.5, dtype=torch.float64)
+    tile = hw.Tile(W, hw.load("ideal"))
+    x = torch.ones(1, 1, dtype=torch.float64)
+    for k in range(200):
+        tile.outer_update(x, torch.full((1, 1), 0.2 if k % 2 else -0.2, dtype=torch.float64), 1.0)
+    assert float(tile.read_weight()) == pytest.approx(0.5, abs=1e-9)
+    G = tile.conductances
+    assert float(torch.minimum(G[0], G[1]).max()) < 0.6 * 100e-6  # pairs were refreshed
