@@ -31,18 +31,14 @@ import yaml
 
 import snnx.hw.config as hwconfig
 from snnx.configtools import build, set_path, shipped_dir, spec, to_dict
+from snnx.transforms.registry import descriptions
 from snnx.errors import ConfigError
 
 _KW = dict(frozen=True, kw_only=True)
 
-#: Transforms a recipe may name, with one line each. Their parameters stay a free mapping here
-#: and are checked by the transform itself (snnx.transforms owns the implementations).
-TRANSFORMS: dict[str, str] = {
-    "mdm": "map large weights to rows/columns with the least wire-resistance error",
-    "reprogram": "re-program drifted or faulty cells with the write-verify scheme",
-    "encrypt": "permute/obfuscate the stored weights with a secret key (key never logged)",
-    "noise_aware": "hardware-aware fine-tuning with injected weight/read noise",
-}
+#: Transforms a recipe may name (snnx.transforms owns the implementations; their parameters
+#: stay a free mapping here and are checked by the transform itself).
+TRANSFORMS: dict[str, str] = descriptions()
 # Parameter names that would put a secret in clear into config.resolved.yaml and the logs.
 _SECRET_PARAMS = ("key", "secret", "password")
 
