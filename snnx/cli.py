@@ -130,18 +130,24 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 }
 
 
-def _register_pipeline() -> None:
-    """Pipeline commands (train, adapt, eval, compare) live in snnx.pipeline when present."""
-    try:
-        from snnx import pipeline_cli
-    except ImportError:  # pragma: no cover - during development only
-        return
-    COMMANDS.update(pipeline_cli.COMMANDS)
+#: modules that contribute subcommands through a COMMANDS dict of their own
+PLUGINS = ("snnx.pipeline_cli", "snnx.nf_cli")
+
+
+def _register_plugins() -> None:
+    import importlib
+
+    for mod in PLUGINS:
+        try:
+            COMMANDS.update(importlib.import_module(mod).COMMANDS)
+        except ModuleNotFoundError as e:  # pragma: no cover - a plugin not written yet
+            if e.name != mod:
+                raise
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    _register_pipeline()
+    _register_plugins()
     p = _Parser(prog="snnx", description="Neural networks on simulated RRAM crossbars, "
                 "adapted on-line on the crossbar.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
