@@ -32,11 +32,9 @@ def test_dfa_learns_digits_and_aligns_with_the_gradient(digits):
 
     The angle between the DFA and the true (BP) update of the hidden layer's weights,
     flattened, is measured on the training batches; after the first epoch it stays < 90°.
-    ``array.w_headroom`` is raised to 16: with the preset's 4x headroom the hidden weights
-    reach the conductance range and clip (the ideal preset never refreshes pairs).
     """
     Xtr, ytr, Xte, yte = digits
-    hw_ideal = hw.load("ideal", **{"array.w_headroom": 16.0})
+    hw_ideal = hw.load("ideal")
     net = MLP([64, 100, 10], seed=0).to_analog(hw_ideal)
     rule, bp = DFA(lr=0.2, seed=0), BP(lr=0.2)
     g = torch.Generator().manual_seed(1)
