@@ -80,8 +80,15 @@ class ReadCache:
         self.out_scale: torch.Tensor | None = None  #: codes -> weight units per sensed line
         self.inv_perm: torch.Tensor | None = None  #: physical -> logical sensed order
 
-    def read(self, X: torch.Tensor, rng) -> tuple[torch.Tensor, float]:
-        """Drive X (N, K) -> (codes summed over arrays (N, M), cell read energy in J)."""
+    def energy(self, X: torch.Tensor) -> float:
+        """Energy dissipated in the cells when driving X (N, K): sum V^2 G t_read, in J.
+
+        NaN or inf anywhere in X makes the result non-finite (callers use that as their
+        input check before any state changes)."""
+        return float(X.square().sum(0) @ self.e_line)
+
+    def read(self, X: torch.Tensor, rng) -> torch.Tensor:
+        """Drive X (N, K) -> ADC codes summed over the arrays, (N, M)."""
         N = X.shape[0]
         if self.nblk == 1:
             Xb = X
@@ -109,8 +116,7 @@ class ReadCache:
             p.round_().clamp_(-self.half, self.half - 1.0)
         if self.nblk > 1:
             p = p.sum(0)
-        energy = float(X.square().sum(0) @ self.e_line)  # sum_b,i X_bi^2 e_i
-        return p, energy
+        return p
 
     def apply_delta(self, flat_idx: torch.Tensor, dW: torch.Tensor, line: torch.Tensor,
                     de: torch.Tensor) -> None:

@@ -8,9 +8,10 @@ offers two modes:
 
 * ``pool_size=None`` — exact: every call draws fresh numbers from a ``torch.Generator``.
 * ``pool_size=n`` (default 2**20) — pooled: a pool of ``n`` standard normals and ``n``
-  uniforms is drawn once from the generator; each request returns a window at a fresh
-  random offset, and a slice of the pool (1/64 of the request) is redrawn per call, so the
-  pool is slowly renewed. Values inside one request are independent with the exact marginal
+  uniforms is drawn once from the generator (the pools grow to twice the largest request);
+  each request returns a window at a fresh random offset, and every 8th request redraws a
+  slice elsewhere in the pool (on average 1/64 of the amount requested), so the pool is
+  slowly renewed. Values inside one request are independent with the exact marginal
   distribution; two requests share values only at shifted positions (probability of a full
   repeat ~1/n). This is the usual accuracy/speed trade of fast analog simulators; pass
   ``pool_size=None`` to a Tile for exact sampling.
@@ -53,6 +54,7 @@ class RandomSource:
         self._lcg = (self.seed * 2654435761 + 12345) & _MASK
         self._normal: torch.Tensor | None = None
         self._uniform: torch.Tensor | None = None
+        self._calls = 0
 
     # ------------------------------------------------------------------ internals
     def _next_int(self, n: int) -> int:
@@ -92,8 +94,12 @@ class RandomSource:
         pool = self._pool(kind)
         off = self._next_int(self.pool_size - n + 1)
         window = pool[off:off + n].view(shape)
-        # renew a slice of the pool elsewhere (amortised refresh), never the window itself
-        k = max(n // 64, 1)
+        # every 8th request renews a slice of the pool elsewhere (1/8 of the request size;
+        # amortised 1/64), never the window itself
+        self._calls += 1
+        if self._calls % 8:
+            return window
+        k = max(n // 8, 1)
         pos = self._next_int(self.pool_size - k + 1)
         if pos + k <= off or pos >= off + n:
             if kind == "normal":
@@ -114,7 +120,7 @@ class RandomSource:
     def state_dict(self) -> dict:
         """Generator state, LCG state and pools (pools are rebuilt lazily if absent)."""
         return {"seed": self.seed, "gen": self.gen.get_state(), "lcg": self._lcg,
-                "pool_size": self.pool_size,
+                "pool_size": self.pool_size, "calls": self._calls,
                 "normal": None if self._normal is None else self._normal.clone(),
                 "uniform": None if self._uniform is None else self._uniform.clone()}
 
@@ -124,6 +130,7 @@ class RandomSource:
         self.gen.set_state(state["gen"])
         self._lcg = int(state["lcg"])
         self.pool_size = state.get("pool_size", self.pool_size)
+        self._calls = int(state.get("calls", 0))
         self._normal = None if state.get("normal") is None else state["normal"].to(
             self.device, self.dtype).clone()
         self._uniform = None if state.get("uniform") is None else state["uniform"].to(

@@ -312,7 +312,9 @@ class Tile:
         p = self.hw.periphery
         if p.input_scaling == "abs_max":
             s = x.abs().amax(1, keepdim=True)
-            if not math.isfinite(float(s.max())):  # NaN/inf anywhere shows up in the max
+            # NaN/inf in x turns x/s into NaN, which the read energy (computed before any
+            # state changes) reveals; bit planes hide NaN, so check them here
+            if p.input_bit_serial and not math.isfinite(float(s.max())):
                 raise ShapeError(f"{name}: contains NaN or inf")
             s.clamp_(min=torch.finfo(x.dtype).tiny)
             xs = x / s
@@ -346,7 +348,10 @@ class Tile:
         X, s, pw = self._encode(x, "x")
         if self.row_perm is not None:
             X = X.index_select(1, self.row_perm)
-        y, e_cell = c.read(X, self.rng)
+        e_cell = c.energy(X)
+        if not math.isfinite(e_cell):
+            raise ShapeError("x: contains NaN or inf")
+        y = c.read(X, self.rng)
         V = 1 if pw is None else pw.shape[0]
         if pw is not None:
             y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
@@ -381,7 +386,10 @@ class Tile:
             D = (Dc.unsqueeze(0) * eye.view(S, 1, 1, S)).reshape(-1, self.n_cols)
         if self.col_perm is not None:
             D = D.index_select(1, self.col_perm)
-        g, e_cell = c.read(D, self.rng)
+        e_cell = c.energy(D)
+        if not math.isfinite(e_cell):
+            raise ShapeError("d: contains NaN or inf")
+        g = c.read(D, self.rng)
         if c.inv_perm is not None:
             g = g.index_select(1, c.inv_perm)
         V = 1 if pw is None else pw.shape[0]
