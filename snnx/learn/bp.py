@@ -23,15 +23,14 @@ Neftci, Mostafa, Zenke, IEEE Signal Process. Mag. 36 (2019).
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 
-from snnx.learn.rules import LOSSES, analog_layers, apply_updates, output_error
+from snnx.learn.rules import LOSSES, RuleBase, analog_layers
 from snnx.nn.record import Adaptable, Record
 
 
-class BP:
+class BP(RuleBase):
     """Backpropagation with transposed reads on the weight tiles.
 
     Args:
@@ -62,17 +61,6 @@ class BP:
             g = layers[i + 1].tile.mvm_t(out[i + 1])
             out[i] = model.hidden_delta(i, rec, g)
         return out
-
-    def step(self, model: Adaptable, x: Any, y: Any, *, record: Record | None = None) -> dict:
-        """One BP step on a batch (see module docstring). Returns loss/accuracy before it."""
-        rec = record if record is not None else model.record(torch.as_tensor(x))
-        e, metrics = output_error(rec.logits, y, self.loss)
-        self.apply(model, rec, self.deltas(model, rec, e))
-        return metrics
-
-    def apply(self, model: Adaptable, rec: Record, deltas: list[torch.Tensor]) -> None:
-        """``W_l <- W_l - lr δ_l^T x_l`` on every tile (one parallel write step)."""
-        apply_updates(model, rec, deltas, self.lr, self.update_bias)
 
     def state_dict(self) -> dict:
         return {"name": self.name, "lr": self.lr, "loss": self.loss,

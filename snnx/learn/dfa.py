@@ -36,13 +36,12 @@ NeurIPS 2016; on-line SNN/RRAM setting: METHODS.md section 7.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
 from snnx.hw.config import HWConfig, load
 from snnx.hw.tile import Tile
-from snnx.learn.rules import LOSSES, analog_layers, apply_updates, output_error
+from snnx.learn.rules import LOSSES, RuleBase, analog_layers
 from snnx.nn.record import Adaptable, Record
 
 FEEDBACK = ("uniform", "sign")
@@ -61,7 +60,7 @@ def feedback_matrix(n: int, classes: int, kind: str, gen: torch.Generator,
     raise ValueError(f"feedback: {kind!r} is not one of {', '.join(FEEDBACK)}")
 
 
-class DFA:
+class DFA(RuleBase):
     """Direct Feedback Alignment with feedback matrices on their own tiles.
 
     Args:
@@ -145,17 +144,6 @@ class DFA:
             out.append(v * model.local_deriv(i, rec))
         out.append(d_out)
         return out
-
-    def step(self, model: Adaptable, x: Any, y: Any, *, record: Record | None = None) -> dict:
-        """One DFA step on a batch (see module docstring). Returns loss/accuracy before it."""
-        rec = record if record is not None else model.record(torch.as_tensor(x))
-        e, metrics = output_error(rec.logits, y, self.loss)
-        self.apply(model, rec, self.deltas(model, rec, e))
-        return metrics
-
-    def apply(self, model: Adaptable, rec: Record, deltas: list[torch.Tensor]) -> None:
-        """``W_l <- W_l - lr δ_l^T x_l`` on every tile (one parallel write step)."""
-        apply_updates(model, rec, deltas, self.lr, self.update_bias)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:

@@ -39,13 +39,12 @@ integrators: Frey, IEE Proc. G 140 (1993).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
 from snnx.learn.bp import BP
 from snnx.learn.dfa import DFA
-from snnx.learn.rules import LOSSES, analog_layers, output_error
+from snnx.learn.rules import LOSSES, RuleBase, analog_layers
 from snnx.nn.record import Adaptable, Record
 
 K_B, Q_E = 1.380649e-23, 1.602176634e-19
@@ -87,7 +86,7 @@ def sgdr_reference(W0: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, lr: flo
     return torch.stack(traj)
 
 
-class LogSGD:
+class LogSGD(RuleBase):
     """Leaky log-domain integrator SGD with quantised capacitor state (see module docstring).
 
     Args:
@@ -246,14 +245,6 @@ class LogSGD:
             k = (k - self.droop).clamp_(0, self.levels - 1)
         self.codes[i] = k
         return self._weights(i) - W_old
-
-    def step(self, model: Adaptable, x: Any, y: Any, *, record: Record | None = None) -> dict:
-        """One step: forward on tiles, δ_l, integrate ``-δ_l^T x_l - λW`` and write ΔW."""
-        self.bind(model)
-        rec = record if record is not None else model.record(torch.as_tensor(x))
-        e, metrics = output_error(rec.logits, y, self.loss)
-        self.apply(model, rec, self.deltas(model, rec, e))
-        return metrics
 
     def apply(self, model: Adaptable, rec: Record, deltas: list[torch.Tensor]) -> None:
         """Integrate every layer's drive ``-δ_l^T x_l`` and write the weight changes

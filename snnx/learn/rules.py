@@ -34,8 +34,8 @@ from snnx.nn.record import Adaptable, Record
 
 LOSSES = ("ce", "mse")
 
-__all__ = ["Rule", "Record", "LOSSES", "output_error", "apply_updates", "analog_layers",
-           "as_targets"]
+__all__ = ["Rule", "RuleBase", "Record", "LOSSES", "output_error", "apply_updates",
+           "analog_layers", "as_targets"]
 
 
 @runtime_checkable
@@ -138,3 +138,38 @@ def apply_updates(model: Adaptable, rec: Record, deltas: list[torch.Tensor], lr:
             for lyr, d in zip(layers, deltas):
                 if lyr.bias is not None:
                     lyr.bias.sub_(lr * d.sum(0).to(lyr.bias.dtype))
+
+
+class RuleBase:
+    """What the rules share: a step is forward on the tiles, output error, deltas, writes.
+
+    Subclasses set ``name``, ``lr``, ``loss``, ``update_bias`` and implement :meth:`deltas`;
+    they may override :meth:`bind` (build extra hardware) and :meth:`apply`.
+    """
+
+    name: str
+    lr: float
+    loss: str
+    update_bias: bool
+
+    def bind(self, model: Adaptable) -> None:
+        """Build whatever hardware the rule needs next to ``model`` (idempotent)."""
+
+    def deltas(self, model: Adaptable, rec: Record, e: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def step(self, model: Adaptable, x: Any, y: Any, *, record: Record | None = None) -> dict:
+        """One step on a batch: forward on the tiles (or ``record``), errors, updates.
+
+        Returns:
+            ``{"loss", "accuracy"}`` of the batch before the update.
+        """
+        self.bind(model)
+        rec = record if record is not None else model.record(torch.as_tensor(x))
+        e, metrics = output_error(rec.logits, y, self.loss)
+        self.apply(model, rec, self.deltas(model, rec, e))
+        return metrics
+
+    def apply(self, model: Adaptable, rec: Record, deltas: list[torch.Tensor]) -> None:
+        """``W_l <- W_l - lr δ_l^T x_l`` on every tile (one parallel write step)."""
+        apply_updates(model, rec, deltas, self.lr, self.update_bias)

@@ -87,7 +87,36 @@ def digital_copy(model: nn.Module) -> nn.Module:
     return out
 
 
-class MLP(nn.Module):
+class TileNet(nn.Module):
+    """What the networks share around their tiles (:class:`MLP`, :class:`snnx.nn.SNN`).
+
+    A subclass keeps its linear layers in ``self.layers`` and its constructor arguments in
+    ``self._kwargs``; ``TILE_PREFIX`` names its tiles in the ledger.
+    """
+
+    TILE_PREFIX = "fc"
+
+    def to_analog(self, hw: HWConfig | str = "rram_generic", *, seed: int = 0,
+                  ledger: CostLedger | None = None) -> "TileNet":
+        """The same network with every weight matrix programmed on a tile (one shared ledger)."""
+        return analog_copy(self, hw, seed, ledger, self.TILE_PREFIX)
+
+    def to_digital(self) -> "TileNet":
+        """A software copy with the weights the tiles hold now."""
+        return digital_copy(self)
+
+    @property
+    def ledger(self) -> CostLedger:
+        """The ledger shared by the analog layers."""
+        return _analog(self, 0).ledger
+
+    @property
+    def hw(self) -> HWConfig:
+        """The hardware model of the first analog layer."""
+        return _analog(self, 0).hw
+
+
+class MLP(TileNet):
     """Fully-connected network ``sizes[0] -> ... -> sizes[-1]`` (logits, no output activation).
 
     Args:
@@ -140,26 +169,7 @@ class MLP(nn.Module):
                 x = f(x)
         return x
 
-    def to_analog(self, hw: HWConfig | str = "rram_generic", *, seed: int = 0,
-                  ledger: CostLedger | None = None) -> "MLP":
-        """The same network with its weights programmed on tiles sharing one ledger."""
-        return analog_copy(self, hw, seed, ledger, "fc")
-
-    def to_digital(self) -> "MLP":
-        """A software copy with the weights the tiles hold now."""
-        return digital_copy(self)
-
     # ------------------------------------------------------------------ rule interface
-    @property
-    def ledger(self) -> CostLedger:
-        """The ledger shared by the analog layers."""
-        return _analog(self, 0).ledger
-
-    @property
-    def hw(self) -> HWConfig:
-        """The hardware model of the first analog layer."""
-        return _analog(self, 0).hw
-
     @torch.no_grad()
     def record(self, x: torch.Tensor) -> Record:
         """Forward on the tiles, keeping ``x_l`` and ``a_l`` (see :class:`Record`)."""

@@ -36,9 +36,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from snnx.hw.config import HWConfig
-from snnx.hw.cost import CostLedger
-from snnx.nn.ann import _analog, analog_copy, digital_copy, noisy_linear
+from snnx.nn.ann import TileNet, _analog, noisy_linear
 from snnx.nn.record import Record
 
 ENCODINGS = ("direct", "rate", "delta")
@@ -181,7 +179,7 @@ def _lif(drive: torch.Tensor, beta: float, theta: float) -> tuple[torch.Tensor, 
 
 
 # ====================================================================== the network
-class SNN(nn.Module):
+class SNN(TileNet):
     """Fully-connected spiking network on sensor windows.
 
     Args:
@@ -205,6 +203,8 @@ class SNN(nn.Module):
         seed: seed of initialisation, weight noise and rate encoding.
         dtype: parameter dtype (default float32).
     """
+
+    TILE_PREFIX = "snn_fc"
 
     def __init__(self, channels: int = 9, window: int = 128, hidden: Sequence[int] = (128, 64),
                  classes: int = 6, steps: int = 16, *, neuron: str = "leaky", beta: float = 0.9,
@@ -309,26 +309,7 @@ class SNN(nn.Module):
             return torch.stack(mems).mean(0)
         return h.sum(0)
 
-    def to_analog(self, hw: HWConfig | str = "rram_generic", *, seed: int = 0,
-                  ledger: CostLedger | None = None) -> "SNN":
-        """The same network with every synapse matrix on a tile (one shared ledger)."""
-        return analog_copy(self, hw, seed, ledger, "snn_fc")
-
-    def to_digital(self) -> "SNN":
-        """A software copy with the weights the tiles hold now."""
-        return digital_copy(self)
-
     # ------------------------------------------------------------------ rule interface
-    @property
-    def ledger(self) -> CostLedger:
-        """The ledger shared by the analog layers."""
-        return _analog(self, 0).ledger
-
-    @property
-    def hw(self) -> HWConfig:
-        """The hardware model of the first analog layer."""
-        return _analog(self, 0).hw
-
     @torch.no_grad()
     def record(self, x: torch.Tensor) -> Record:
         """Forward on the tiles (one ``mvm`` per layer over all T*B rows), keeping x_l, u_l."""
