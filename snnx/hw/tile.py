@@ -22,6 +22,11 @@ Physical model (METHODS.md section 0):
   their own ADC and are added digitally.
 * Inputs are scaled (per vector by max|x|, or by a fixed full scale), pass a DAC (or are
   fed bit-serially, one 1-bit plane per cycle, shift-added) and drive V = V_read x.
+* Wire resistance (``hw.parasitics``, DESIGN.md contract 2): reads see G_eff of every
+  physical array (G+ and G- separately) instead of G, solved once per programming and kept
+  in the read caches, so every read (forward and transposed) stays one matmul. After
+  ``outer_update`` the exact solve is repeated every ``refresh_every`` updates, with a cheap
+  first-order increment in between (policy and its error: :func:`snnx.hw.readout.effective`).
 * Per-read conductance noise is applied as its exact equivalent at the output: for
   independent cell noise, sum_i x_i dG_ij is Gaussian with variance sum_i x_i^2 var(G_ij)
   (constant part: one row reduction; state-dependent part: one matmul with x^2). Output-
@@ -137,6 +142,8 @@ class Tile:
         self._fwd: readout.ReadCache | None = None
         self._bwd: readout.ReadCache | None = None
         self._patches = 0
+        self._geff: torch.Tensor | None = None  #: G_eff of the current G (parasitics on)
+        self._pr_anchor: dict | None = None  #: last exact solve (see readout.effective)
         self.ledger = ledger if ledger is not None else CostLedger()
         self.cost = TileCost(self, self.ledger, name)
         self.program(W)
@@ -218,6 +225,7 @@ class Tile:
         m = float(W.abs().max())
         self.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
         targets = self._to_phys(self._targets(W))
+        self._pr_anchor = None  # a (re)programming gets a fresh exact parasitics solve
         self._write(targets)
 
     def _write(self, targets: torch.Tensor, mask: torch.Tensor | None = None) -> ProgramStats:
@@ -243,14 +251,21 @@ class Tile:
         return stats
 
     def set_mapping(self, row_perm: torch.Tensor | None = None,
-                    col_perm: torch.Tensor | None = None) -> None:
+                    col_perm: torch.Tensor | None = None, *,
+                    W: torch.Tensor | None = None) -> None:
         """Place logical rows/columns at other physical positions and re-program.
 
         ``row_perm[i]`` is the logical input held by physical row i; ``col_perm[c]`` the
-        logical column (output x slice) held by physical column c. Outputs are unchanged on
-        ideal hardware; faults and variation stay with the physical cells.
+        logical column (output x slice) held by physical column c (None: identity). Outputs
+        are unchanged on ideal hardware; faults and variation stay with the physical cells.
+
+        Args:
+            row_perm: (in,) permutation of ``range(in)`` or None.
+            col_perm: (out * slices,) permutation of ``range(out * slices)`` or None.
+            W: (out, in) weights to program in the new placement; default: read back the
+                weights the cells hold now (which carries their programming error along).
         """
-        W = self.read_weight()
+        W = self.read_weight() if W is None else W
         for name, perm, n in (("row_perm", row_perm, self.in_features),
                               ("col_perm", col_perm, self.n_cols)):
             if perm is not None:
@@ -274,23 +289,16 @@ class Tile:
         self._fwd = None
         self._bwd = None
         self._patches = 0
+        self._geff = None
 
     def _effective(self) -> torch.Tensor:
-        """Conductances seen by a read (2, in, n_cols): with wire resistance if configured."""
-        par = self.hw.parasitics
-        if par.model == "none":
+        """Conductances seen by a read (2, in, n_cols), physical order: G itself without
+        wire resistance, else G_eff per physical array (shared by mvm and mvm_t)."""
+        if self.hw.parasitics.model == "none":
             return self._G
-        from snnx.hw import parasitics
-
-        out = torch.empty_like(self._G)
-        rows, cols = self.hw.array.rows, self.hw.array.cols
-        for s in range(2):
-            for rb in range(self.n_row_blocks):
-                for cb in range(self.n_col_blocks):
-                    sl = (s, slice(rb * rows, (rb + 1) * rows), slice(cb * cols, (cb + 1) * cols))
-                    out[sl] = parasitics.effective_conductance(
-                        self._G[sl], par.r_row, par.r_col, model=par.model).to(self.dtype)
-        return out
+        if self._geff is None:
+            self._geff = readout.effective(self)
+        return self._geff
 
     def _cache_for(self, transposed: bool) -> readout.ReadCache:
         if transposed:
@@ -427,13 +435,17 @@ class Tile:
 
     # ================================================================== state
     def state_dict(self) -> dict:
-        """Conductances, faults, variation, mapping, scale, RNG and ledger state."""
+        """Conductances, faults, variation, mapping, scale, RNG, last parasitics solve and
+        ledger state."""
         return {
             "G": self._G.clone(), "w_max": self.w_max, "n_updates": self.n_updates,
             "faults": None if self.faults is None else (self.faults[0].clone(),
                                                         self.faults[1].clone()),
             "gain": None if self.gain is None else self.gain.clone(),
             "row_perm": self.row_perm, "col_perm": self.col_perm,
+            "pr_anchor": None if self._pr_anchor is None else {
+                k: v.clone() if isinstance(v, torch.Tensor) else v
+                for k, v in self._pr_anchor.items()},
             "gen": self.gen.get_state(), "rng": self.rng.state_dict(),
             "hw": self.hw.to_dict(), "shape": self.shape, "seed": self.seed,
             "ledger": self.ledger.state_dict(),
@@ -452,6 +464,10 @@ class Tile:
         self.gain = None if state["gain"] is None else state["gain"].to(self.device, self.dtype)
         self.row_perm = state["row_perm"]
         self.col_perm = state["col_perm"]
+        a = state.get("pr_anchor")  # absent in older states: re-solve exactly
+        self._pr_anchor = None if a is None else {
+            "at": int(a["at"]), "exact": a["exact"].to(self.device, self.dtype).clone(),
+            "fo": None if a["fo"] is None else a["fo"].to(self.device, self.dtype).clone()}
         self.gen.set_state(state["gen"])
         self.rng.load_state_dict(state["rng"])
         if load_ledger:
