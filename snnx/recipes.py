@@ -282,6 +282,9 @@ class MonitorConfig:
     log_every: int = spec(10, lo=1, hi=1 << 30, doc="log scalars every N stream windows")
     histograms_every: int = spec(100, lo=0, hi=1 << 30,
                                  doc="conductance histograms every N windows; 0 = never")
+    checkpoint_every: int = spec(20, lo=0, hi=1 << 30,
+                                 doc="write checkpoints/step_N.h5 every N on-chip learning "
+                                     "steps (and always at the end); 0 = only at the end")
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

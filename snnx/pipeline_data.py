@@ -1,0 +1,251 @@
+"""Data for a run: who pretrains, who is streamed, what is held out, in which order.
+
+:func:`prepare` turns a recipe's ``data:`` block into a :class:`Prepared` set of windows:
+
+* **roles.** Source subjects pretrain off-chip; target subjects are the new wearers whose
+  windows arrive on-line. ``synthetic_har`` draws ``source_subjects`` + ``target_subjects``
+  subjects; ``uci_har`` and ``hdf5`` files use the split recorded in their ``meta``
+  (``source_subjects`` / ``target_subjects``), else the last ``target_subjects`` subject ids
+  are targets and the others sources; both roles keep at most the configured count. A file
+  with one subject only is split by bouts: half its bouts pretrain, the other half are the
+  target stream. ``digits``: the training images are the source, the rest the target.
+* **held out.** Each role is split by bout (:meth:`WindowDataset.train_test_split`,
+  ``data.test_fraction``): source test windows give the software accuracy, target test
+  windows give the deployed and adapted accuracies and are never streamed.
+* **order.** The target stream is the targets' remaining windows in arrival order
+  (``given``), in bouts of one activity (``bouts``: kept when the arrival order already has
+  them, else built from runs of one class, 3-12 windows long) or shuffled.
+* **shape.** Channels, classes and window length come from the data. A spiking net cuts a
+  window into ``model.timesteps`` chunks, so when the length ``W`` is not a multiple of T the
+  windows are stretched in time (nearest sample) to the next multiple; ``W < T`` repeats
+  samples (a static input such as a digit is shown at every step).
+* **scale.** With ``data.standardize`` every channel is z-scored with source statistics.
+
+Everything is seeded by the recipe seed; the same recipe always gives the same windows.
+
+Example:
+    >>> from snnx.recipes import load_recipe
+    >>> r = load_recipe("har_dfa", ["data.windows_per_activity=4", "data.source_subjects=2"])
+    >>> p = prepare(r)
+    >>> p.n_channels, p.n_classes, p.window
+    (9, 6, 128)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+
+from snnx.data import WindowDataset, load_dataset
+from snnx.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DIGITS_TARGET_SHARE = 0.5
+"""Share of sklearn's digits that form the target set (the rest pretrains)."""
+BOUT_WINDOWS = (3, 12)
+"""Windows per built bout (``bouts`` order of data without natural bouts), inclusive."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prepared:
+    """The windows of one run, standardized and shaped for the model.
+
+    Attributes:
+        source_train: pretraining windows.
+        source_test: held-out source windows (software accuracy).
+        stream: target windows in base stream order (row order = arrival order).
+        target_test: held-out target windows (deployed and adapted accuracy).
+        mean, std: (C,) channel statistics applied (zeros / ones without standardizing).
+        raw_window: window length in the data, before any stretch.
+        info: facts for report.json (counts, subjects, source of the data).
+    """
+
+    source_train: WindowDataset
+    source_test: WindowDataset
+    stream: WindowDataset
+    target_test: WindowDataset
+    mean: np.ndarray
+    std: np.ndarray
+    raw_window: int
+    info: dict
+
+    @property
+    def window(self) -> int:
+        """Samples per window the model sees (after a stretch, if any)."""
+        return self.stream.window_len
+
+    @property
+    def n_channels(self) -> int:
+        """Channels per sample."""
+        return self.stream.n_channels
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return self.stream.n_classes
+
+
+def _load(recipe: Any) -> WindowDataset:
+    d = recipe.data
+    if d.kind == "synthetic_har":
+        return load_dataset("synthetic_har", seed=recipe.seed, n_source=d.source_subjects,
+                            n_target=d.target_subjects, windows_per_activity=d.windows_per_activity)
+    if d.kind == "digits":
+        return load_dataset("digits", seed=recipe.seed, test_frac=DIGITS_TARGET_SHARE)
+    try:
+        return load_dataset(d.kind, path=d.path)
+    except ConfigError as e:
+        msg = str(e)
+        return _raise(msg if msg.startswith("data.") else f"data.path: {msg}")
+
+
+def _raise(msg: str) -> Any:
+    raise ConfigError(msg)
+
+
+def _roles(ds: WindowDataset, recipe: Any) -> tuple[WindowDataset, WindowDataset]:
+    """(source, target) datasets following the rules of the module docstring."""
+    d = recipe.data
+    if d.kind == "synthetic_har" or d.kind == "digits":
+        return ds.source_target()
+    subjects = [int(s) for s in ds.subjects]
+    meta_src, meta_tgt = ds.meta.get("source_subjects"), ds.meta.get("target_subjects")
+    if meta_src and meta_tgt:
+        src = [int(s) for s in meta_src if int(s) in subjects][:d.source_subjects]
+        tgt = [int(s) for s in meta_tgt if int(s) in subjects][:d.target_subjects]
+        if src and tgt:
+            return ds.split_by_subject(src, tgt)
+    if len(subjects) >= 2:
+        n_tgt = min(d.target_subjects, len(subjects) - 1)
+        tgt = subjects[-n_tgt:]
+        src = subjects[:-n_tgt][:d.source_subjects]
+        return ds.split_by_subject(src, tgt)
+    log.warning("data: one subject only; half of its bouts pretrain, the other half are "
+                "the target stream")
+    try:
+        return ds.train_test_split(0.5, recipe.seed + 1, by="bout")
+    except ConfigError as e:
+        return _raise(f"data.path: too few windows to split one subject into source and "
+                      f"target ({e})")
+
+
+def _split(ds: WindowDataset, frac: float, seed: int, what: str) -> tuple[WindowDataset,
+                                                                         WindowDataset]:
+    try:
+        train, test = ds.train_test_split(frac, seed, by="bout")
+    except ConfigError as e:
+        return _raise(f"data.test_fraction: cannot hold out {what} windows ({e})")
+    if len(train) == len(ds):  # every class had a single bout: fall back to windows
+        train, test = ds.train_test_split(frac, seed, by="window")
+    return train, test
+
+
+def _arrival(ds: WindowDataset) -> WindowDataset:
+    """Windows of each subject in arrival order, subjects one after another."""
+    idx = np.lexsort((np.arange(len(ds)), ds.t, ds.subject))
+    return ds.subset(idx)
+
+
+def build_bouts(y: np.ndarray, rng: np.random.Generator,
+                lengths: tuple[int, int] = BOUT_WINDOWS) -> np.ndarray:
+    """An order of ``range(len(y))`` in runs of one class, never one class twice in a row
+    when another class is left.
+
+    Args:
+        y: (N,) labels in arrival order; within a class the arrival order is kept.
+        rng: numpy generator drawing run lengths and the order of runs.
+        lengths: inclusive range of windows per run.
+
+    Returns:
+        (N,) int64 permutation.
+    """
+    runs: list[tuple[int, np.ndarray]] = []
+    for k in np.unique(y):
+        rows = np.flatnonzero(y == k)
+        start = 0
+        while start < rows.size:
+            n = int(rng.integers(lengths[0], lengths[1] + 1))
+            runs.append((int(k), rows[start:start + n]))
+            start += n
+    order = [runs[i] for i in rng.permutation(len(runs))]
+    out, last = [], None
+    while order:
+        pick = next((i for i, (k, _) in enumerate(order) if k != last), 0)
+        k, rows = order.pop(pick)
+        out.append(rows)
+        last = k
+    return np.concatenate(out).astype(np.int64)
+
+
+def stream_order(ds: WindowDataset, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Order of the rows of an arrival-ordered ``ds`` for ``given`` / ``bouts`` / ``shuffled``.
+
+    ``bouts`` keeps the arrival order when its runs of one label are already 2 windows long
+    on average, else builds runs (:func:`build_bouts`).
+    """
+    n = len(ds)
+    if kind == "given":
+        return np.arange(n, dtype=np.int64)
+    if kind == "shuffled":
+        return rng.permutation(n).astype(np.int64)
+    runs = 1 + int(np.count_nonzero(ds.y[1:] != ds.y[:-1]))
+    if n / runs >= 2.0:
+        return np.arange(n, dtype=np.int64)
+    return build_bouts(ds.y, rng)
+
+
+def _stretch(ds: WindowDataset, length: int) -> WindowDataset:
+    """Windows resampled in time to ``length`` samples (nearest sample, no new values)."""
+    idx = (np.arange(length) * ds.window_len) // length
+    return dataclasses.replace(ds, X=ds.X[:, idx, :])
+
+
+def prepare(recipe: Any) -> Prepared:
+    """Load, split, order, stretch and standardize the data of ``recipe``.
+
+    Raises:
+        ConfigError: ``data.<key>: ...`` (unreadable or malformed file, too few windows for
+            the split, unknown subjects).
+    """
+    d = recipe.data
+    ds = _load(recipe)
+    src, tgt = _roles(ds, recipe)
+    src_train, src_test = _split(src, d.test_fraction, recipe.seed + 11, "source")
+    tgt_stream, tgt_test = _split(tgt, d.test_fraction, recipe.seed + 12, "target")
+    tgt_stream = _arrival(tgt_stream)
+    order = stream_order(tgt_stream, d.stream_order, np.random.default_rng([recipe.seed, 13]))
+    tgt_stream = tgt_stream.subset(order)
+    raw = ds.window_len
+    parts = [src_train, src_test, tgt_stream, tgt_test]
+    T = recipe.model.timesteps
+    if recipe.model.kind == "snn" and raw % T:
+        length = -(-raw // T) * T
+        log.info("data: window length %d is not a multiple of model.timesteps=%d; windows "
+                 "are stretched in time to %d samples", raw, T, length)
+        parts = [_stretch(p, length) for p in parts]
+    if d.standardize:
+        mean, std = parts[0].channel_stats()
+        parts = [p.standardized(mean, std) for p in parts]
+    else:
+        mean = np.zeros(ds.n_channels, np.float32)
+        std = np.ones(ds.n_channels, np.float32)
+    info = {"kind": d.kind, "path": d.path, "windows": len(ds), "window": raw,
+            "model_window": parts[0].window_len, "channels": ds.n_channels,
+            "classes": list(ds.classes), "source_subjects": [int(s) for s in src.subjects],
+            "target_subjects": [int(s) for s in tgt.subjects],
+            "source_train": len(parts[0]), "source_test": len(parts[1]),
+            "stream": len(parts[2]), "target_test": len(parts[3]),
+            "stream_order": d.stream_order}
+    return Prepared(*parts, mean=mean, std=std, raw_window=raw, info=info)
+
+
+def label_mask(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) bool: which of ``n`` windows carry a label, each with probability ``rate``
+    (all of them when ``rate`` is 1)."""
+    if rate >= 1.0:
+        return np.ones(n, bool)
+    return rng.random(n) < rate
