@@ -5,20 +5,30 @@ Prints, measured in this process on 2 threads:
      and the cost of a batch-64 read ``x @ G_eff`` relative to ``torch.nn.Linear`` of the
      same size (float32; the read needs nothing besides the matmul);
   2. first_order vs exact error: mean relative column-current error and NF over
-     r_row = r_col = 0.5 .. 2.5 ohm at 32^2 (METHODS.md's quoted point), 64^2 and 128^2.
+     r_row = r_col = 0.5 .. 2.5 ohm at 32^2 (METHODS.md's quoted point), 64^2 and 128^2;
+  3. the Tile's refresh policy between exact solves (snnx.hw.readout.effective): error of
+     the anchored first-order increment E(G_a) + FO(G) - FO(G_a) after changing 1 % / 5 % of
+     the cells (bit flips) or all cells by 1 % / 5 % of the range (analog), against keeping
+     the stale G_eff and against plain FO(G);
+  4. the same read through the Tile itself at 256 x 256 (one array per side), batch 64:
+     program + exact solve, and tile.mvm with exact parasitics vs nn.Linear, for the
+     ``ideal`` preset (ideal converters, no noise) and ``rram_generic`` (8-bit DAC/ADC, read
+     noise, write-verify), each against the same tile without parasitics.
 Arrays are random 50 %-dense binary G (100 / 2 uS), inputs x ~ U[0, 1], V = 0.2 V * x.
 
-Run: /work/venv/bin/python bench/parasitics.py
+Run: /work/venv/bin/python bench/parasitics.py [--skip-solver]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
 
 import torch
 
+import snnx.hw as hw
 from snnx.hw import parasitics as pr
 
 G_ON, G_OFF, V_READ = 100e-6, 2e-6, 0.2
@@ -80,11 +90,78 @@ def accuracy(gen: torch.Generator) -> None:
                   f"{rel_none.mean():>8.1%} {rel_fo.max():>11.1%}")
 
 
+def refresh_policy(gen: torch.Generator) -> None:
+    print("\nbetween exact solves: mean |I - I_exact| / |I_exact| after a change of G "
+          "(batch 256)")
+    print(f"{'size':>9} {'r [ohm]':>8} {'NF':>6} {'change':>14} {'stale G_eff':>12} "
+          f"{'plain FO':>9} {'anchored FO':>12}")
+    for n, r in ((64, 1.0), (64, 2.5), (128, 1.0)):
+        G0 = array(n, gen)
+        V = V_READ * torch.rand(256, n, generator=gen).double()
+        E0 = pr.effective_conductance(G0, r, r)
+        F0 = pr.effective_conductance(G0, r, r, "first_order")
+        for kind, frac in (("flip", 0.01), ("flip", 0.05), ("analog", 0.01), ("analog", 0.05)):
+            if kind == "flip":
+                G1 = torch.where(torch.rand(n, n, generator=gen) < frac, G_ON + G_OFF - G0, G0)
+            else:
+                step = frac * (G_ON - G_OFF) * torch.randn(n, n, generator=gen).double()
+                G1 = (G0 + step).clamp(G_OFF, G_ON)
+            I = V @ pr.effective_conductance(G1, r, r)
+            F1 = pr.effective_conductance(G1, r, r, "first_order")
+            nf = float(((V @ G1 - I).abs() / (V @ G1).abs()).mean())
+
+            def err(g):
+                return float(((V @ g - I).abs() / I.abs()).mean())
+
+            print(f"{n:>5}^2   {r:>8.1f} {nf:>6.0%} {kind + f' {frac:.0%}':>14} "
+                  f"{err(E0):>12.2%} {err(F1):>9.2%} {err(E0 + F1 - F0):>12.3%}")
+
+
+def tile_read(gen: torch.Generator) -> None:
+    n, r = 256, 2.5
+    W = torch.randn(n, n, generator=gen)
+    x = torch.rand(64, n, generator=gen)
+    lin = torch.nn.Linear(n, n, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(W)
+    print(f"\nthrough the Tile: {n} x {n} (one array per side), batch 64, r_row = r_col = "
+          f"{r} ohm, exact")
+    print(f"{'preset':>13} {'program+solve [s]':>18} {'program only [s]':>17} "
+          f"{'mvm exact [us]':>15} {'mvm none [us]':>14} {'Linear [us]':>12} "
+          f"{'exact/Linear':>13} {'none/Linear':>12}")
+    for preset in ("ideal", "rram_generic"):
+        ex = hw.load(preset, **{"parasitics.model": "exact", "parasitics.r_row": r,
+                                "parasitics.r_col": r})
+        no = hw.load(preset)
+        t0 = time.perf_counter()
+        t_ex = hw.Tile(W, ex, seed=1)
+        t_ex.mvm(x[:1])                               # builds G_eff and the read cache
+        t_setup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        t_no = hw.Tile(W, no, seed=1)
+        t_no.mvm(x[:1])
+        t_prog = time.perf_counter() - t0
+        with torch.no_grad():
+            m_lin = median_time(lambda: lin(x), 200)
+            m_ex = median_time(lambda: t_ex.mvm(x), 200)
+            m_no = median_time(lambda: t_no.mvm(x), 200)
+        print(f"{preset:>13} {t_setup:>18.3f} {t_prog:>17.3f} {m_ex * 1e6:>15.1f} "
+              f"{m_no * 1e6:>14.1f} {m_lin * 1e6:>12.1f} {m_ex / m_lin:>13.2f} "
+              f"{m_no / m_lin:>12.2f}")
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-solver", action="store_true",
+                    help="only sections 3 and 4 (refresh policy, reads through the Tile)")
+    args = ap.parse_args()
     torch.set_num_threads(2)
     gen = torch.Generator().manual_seed(0)
-    speed(gen)
-    accuracy(gen)
+    if not args.skip_solver:
+        speed(gen)
+        accuracy(gen)
+    refresh_policy(gen)
+    tile_read(gen)
 
 
 if __name__ == "__main__":

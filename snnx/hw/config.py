@@ -138,7 +138,7 @@ class ParasiticsConfig:
                                            "updates, first-order increment on the last "
                                            "solve in between (error ~0.1-2 % of the column "
                                            "currents for 1-5 % of cells changed at NF "
-                                           "15-56 %); 1 = exact after every update")
+                                           "13-35 %); 1 = exact after every update")
 
     def __post_init__(self) -> None:
         if self.model != "none":

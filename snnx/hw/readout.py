@@ -169,13 +169,13 @@ def effective(tile: "Tile") -> torch.Tensor:
 
       which is exact at :math:`G = G_a` and O(MN). Plain :math:`FO(G)` between solves was
       rejected: its error is that of the first-order model itself (2.4 % of the column
-      currents at NF 15 %, 14 % at NF 35 %, 35 % at NF 56 %) and reads would jump by that
-      much at every refresh. Measured against an exact re-solve (``bench/parasitics.py``,
-      random binary arrays 100/2 uS, V ~ 0.2 V U[0, 1]), mean relative column-current
-      error after changing 1 % / 5 % of the cells (bit flips): 0.07 % / 0.2 % at NF 15 %
-      (64^2, 1 ohm), 0.4 % / 1.2 % at NF 35 % (64^2, 2.5 ohm), 0.7 % / 2 % at NF 56 %
-      (128^2, 1 ohm); keeping the stale G_eff instead gives 1.6 % / 5 % at 64^2. Analog
-      updates of 1 % of the range on every cell: 0.006 %-0.07 %. The increment degrades at
+      currents at NF 13 %, 14 % at NF 26 %, 35 % at NF 35 %) and reads would jump by that
+      much at every refresh. Measured against an exact re-solve (``bench/parasitics.py``
+      section 3: random 50 %-dense binary arrays, 100/2 uS, V ~ 0.2 V U[0, 1]), mean
+      relative column-current error after flipping 1 % / 5 % of the cells: 0.07 % / 0.22 %
+      at NF 13 % (64^2, 1 ohm), 0.4 % / 1.2 % at NF 26 % (64^2, 2.5 ohm), 0.7 % / 2.1 % at
+      NF 35 % (128^2, 1 ohm), where keeping the stale G_eff gives 1.0-5.1 %; after an analog
+      step of 1 % of the range on every cell: 0.006-0.07 %. The increment degrades at
       extreme NF (> 100 %, where the first-order slope is far off); choose k = 1 there.
 
     The result is cached on the tile until the conductances change; the anchor is part of
