@@ -59,7 +59,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     ap.add_argument("--r", type=float, nargs="+", default=[1.0, 2.5])
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: the solver's small solves suffer on shared cores)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"NF (exact solver), Gaussian 8-bit weights, 1 bit/cell, bit-serial 8-bit inputs, "

@@ -133,14 +133,14 @@ def tile_read(gen: torch.Generator) -> None:
         ex = hw.load(preset, **{"parasitics.model": "exact", "parasitics.r_row": r,
                                 "parasitics.r_col": r})
         no = hw.load(preset)
-        t0 = time.perf_counter()
-        t_ex = hw.Tile(W, ex, seed=1)
-        t_ex.mvm(x[:1])                               # builds G_eff and the read cache
-        t_setup = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        t_no = hw.Tile(W, no, seed=1)
-        t_no.mvm(x[:1])
-        t_prog = time.perf_counter() - t0
+        def setup(c):
+            t = hw.Tile(W, c, seed=1)
+            t.mvm(x[:1])                              # builds G_eff and the read cache
+            return t
+
+        t_setup = median_time(lambda: setup(ex), 3)
+        t_prog = median_time(lambda: setup(no), 3)
+        t_ex, t_no = setup(ex), setup(no)
         with torch.no_grad():
             m_lin = median_time(lambda: lin(x), 200)
             m_ex = median_time(lambda: t_ex.mvm(x), 200)

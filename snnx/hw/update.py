@@ -107,7 +107,8 @@ def _patch_caches(tile: "Tile", row: torch.Tensor, col: torch.Tensor, d_diff: to
     """Patch the read caches after sparse writes, or drop them when that is not exact."""
     tile._patches += 1
     caches = (tile._fwd, tile._bwd)
-    if tile._patches >= REBUILD_EVERY or any(c is not None and not c.incremental_ok for c in caches):
+    if (tile._patches >= REBUILD_EVERY or tile._geff is not None  # G_eff (wires) is stale
+            or any(c is not None and not c.incremental_ok for c in caches)):
         tile._invalidate()
         return
     if tile._fwd is not None:

@@ -67,7 +67,8 @@ import torch
 
 from snnx.errors import ConfigError
 
-__all__ = ["mdm", "plan", "input_activity", "array_nf", "wire_cost", "PARAMS"]
+__all__ = ["mdm", "plan", "input_activity", "array_nf", "wire_cost", "layer_inputs",
+           "check_params", "PARAMS"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ PARAMS: dict[str, bool] = {"rows": True, "columns": True, "weight_by_significanc
                            "reverse": False}
 
 
-def _check_params(params: dict | None) -> dict[str, bool]:
+def check_params(params: dict | None) -> dict[str, bool]:
+    """Validated MDM parameters with defaults filled in (raises ConfigError naming a bad one)."""
     out = dict(PARAMS)
     for key, value in (params or {}).items():
         if key not in PARAMS:
@@ -293,7 +295,7 @@ def mdm(model, params: dict | None = None, *, calib: Any = None, seed: int = 0):
         ConfigError: unknown or mistyped parameter, no AnalogLinear in the model, or calib
             that the model cannot run.
     """
-    opts = _check_params(params)
+    opts = check_params(params)
     if not _analog_layers(model):
         raise ConfigError("mdm: the model has no AnalogLinear layers; put it on tiles first "
                           "(model.to_analog(hw))")
@@ -308,6 +310,7 @@ def mdm(model, params: dict | None = None, *, calib: Any = None, seed: int = 0):
                       weight_by_significance=opts["weight_by_significance"],
                       reverse=opts["reverse"])
         tile.set_mapping(rp, cp, W=lyr.weight.detach())
-        log.info("mdm: %s: mean wire distance of on-cells %.1f -> %.1f segments%s", name,
+        lyr._programmed_version = lyr.weight._version  # the tile holds ``weight`` now
+        log.debug("mdm: %s: mean wire distance of on-cells %.1f -> %.1f segments%s", name,
                  before, wire_cost(tile, p), "" if p is not None else " (no calib: p_i = 1)")
     return out

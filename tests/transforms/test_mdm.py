@@ -175,3 +175,16 @@ def test_registered_and_applied_through_the_registry():
     out = apply_transforms(ana, [SimpleNamespace(name="mdm", params={"columns": False})],
                            calib=calib())
     assert out.layers[1].tile.row_perm is not None and out.layers[1].tile.col_perm is None
+
+
+def test_mapped_copy_is_not_reprogrammed_at_its_first_forward():
+    _, ana = small_net()
+    with torch.no_grad():                # weights edited in place: tiles out of sync
+        for lyr in ana.layers:
+            lyr.weight.mul_(0.5)
+    out = mdm(ana, {}, calib=calib())    # programs ``weight`` in the new placement
+    calls = []
+    for lyr in out.layers:
+        lyr.tile.program = lambda W, _f=lyr.tile.program: (calls.append(1), _f(W))[1]
+    out(calib())
+    assert calls == []
