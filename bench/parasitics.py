@@ -125,7 +125,8 @@ def tile_read(gen: torch.Generator) -> None:
     with torch.no_grad():
         lin.weight.copy_(W)
     print(f"\nthrough the Tile: {n} x {n} (one array per side), batch 64, r_row = r_col = "
-          f"{r} ohm, exact")
+          f"{r} ohm, exact; {torch.get_num_threads()} threads, 1-min load "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"{'preset':>13} {'program+solve [s]':>18} {'program only [s]':>17} "
           f"{'mvm exact [us]':>15} {'mvm none [us]':>14} {'Linear [us]':>12} "
           f"{'exact/Linear':>13} {'none/Linear':>12}")
@@ -154,8 +155,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-solver", action="store_true",
                     help="only sections 3 and 4 (refresh policy, reads through the Tile)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (the solver's small solves suffer on shared cores)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     if not args.skip_solver:
         speed(gen)
