@@ -32,6 +32,8 @@ DEPLOY = {"periphery.weight_bits": 8, "periphery.bits_per_cell": 1,
 
 
 def _add_args(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "examples:\n" + __doc__.split("Examples::\n")[1].rstrip()
     p.add_argument("--hw", default="rram_generic", help="hardware preset or YAML path")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="hardware override, e.g. --set array.rows=128 (repeatable)")

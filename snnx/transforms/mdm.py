@@ -65,7 +65,7 @@ from typing import Any
 
 import torch
 
-from snnx.errors import ConfigError
+from snnx.errors import ConfigError, ShapeError
 
 __all__ = ["mdm", "plan", "input_activity", "array_nf", "wire_cost", "layer_inputs",
            "check_params", "PARAMS"]
@@ -97,8 +97,10 @@ def _drive(tile, x: torch.Tensor) -> torch.Tensor:
     """Row drive of every read cycle for inputs x (B, in): (cycles, in) in [-1, 1], logical
     row order (bit planes when bit-serial, DAC codes / full scale otherwise)."""
     p = tile.hw.periphery
-    X, _, _ = tile._encode(torch.as_tensor(x).to(tile.dtype).reshape(-1, tile.in_features),
-                           "x")
+    x = torch.as_tensor(x).to(tile.dtype).reshape(-1, tile.in_features)
+    if not bool(torch.isfinite(x).all()):
+        raise ShapeError("x: contains NaN or inf")
+    X, _, _ = tile._encode(x, "x")
     if p.input_bit_serial or p.dac_bits is None:
         return X
     return X / float(max((1 << (p.dac_bits - 1)) - 1, 1))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import snnx.hw as hw
-from snnx.errors import ConfigError
+from snnx.errors import ConfigError, ShapeError
 from snnx.nn import MLP
 from snnx.transforms import apply_transforms, get
 from snnx.transforms.mdm import array_nf, input_activity, mdm, plan, wire_cost
@@ -136,13 +136,17 @@ def test_nf_lower_with_mdm_and_higher_reversed(r):
     assert 1 - nf_mdm / base > 0.05
 
 
-def test_array_nf_is_per_physical_array_and_checks_r():
+def test_array_nf_is_per_physical_array_and_checks_r_and_inputs():
     _, ana = small_net()
     tile = ana.layers[0].tile
     nf = array_nf(tile, calib(), r_row=1.0, r_col=1.0)
     assert nf.shape == (2, 3, 4) and bool((nf > 0).all())
     with pytest.raises(ConfigError, match=r"r_row: must be > 0 ohm"):
         array_nf(tile, calib())                         # the preset has no wire resistance
+    bad = calib()
+    bad[0, 1] = float("nan")
+    with pytest.raises(ShapeError, match=r"x: contains NaN or inf"):
+        input_activity(tile, bad)
 
 
 # ------------------------------------------------------------------------- parameters
