@@ -86,9 +86,11 @@ class ReadCache:
         # read energy per unit of (DAC code)^2 on a line: V^2 G t_read
         self.e_factor = p.v_read ** 2 * hw.cost.t_read / (self.q * self.q)
         self.e_line = gsum * self.e_factor
+        self.sqrt_e = self.e_line.sqrt()
         self.incremental_ok = S is None and hw.parasitics.model == "none"
         self.k_over_range = k / dev.g_range(hw)
         self.out_scale: torch.Tensor | None = None  #: codes -> weight units per sensed line
+        self.scale_uniform: float | None = None  #: out_scale when all lines share it
         self.inv_perm: torch.Tensor | None = None  #: physical -> logical sensed order
 
     def energy(self, X: torch.Tensor) -> float:
@@ -96,7 +98,7 @@ class ReadCache:
 
         NaN or inf anywhere in X makes the result non-finite (callers use that as their
         input check before any state changes)."""
-        return float(X.square().sum(0) @ self.e_line)
+        return float(torch.linalg.vector_norm(X * self.sqrt_e)) ** 2
 
     def read(self, X: torch.Tensor, rng) -> torch.Tensor:
         """Drive X (N, K) -> ADC codes summed over the arrays, (N, M)."""
@@ -141,6 +143,7 @@ class ReadCache:
         """
         self.W.view(-1).index_add_(0, flat_idx, dW * self.k_over_range)
         self.e_line.index_add_(0, line, de * self.e_factor)
+        self.sqrt_e.index_copy_(0, line, self.e_line.index_select(0, line).sqrt())
 
 
 def _per_array(tile: "Tile", G: torch.Tensor, model: str) -> torch.Tensor:
@@ -215,4 +218,6 @@ def build(tile: "Tile", transposed: bool) -> ReadCache:
     sig = tile._col_significance()
     c.out_scale = (sig if tile.col_perm is None else sig[tile.col_perm]) * c.lsb
     c.inv_perm = None if tile.col_perm is None else torch.argsort(tile.col_perm)
+    if tile.n_slices == 1:  # multi-level cells: every column has the same significance
+        c.scale_uniform = float(sig[0]) * c.lsb
     return c

@@ -363,12 +363,18 @@ class Tile:
         V = 1 if pw is None else pw.shape[0]
         if pw is not None:
             y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
-        y = y.mul_(c.out_scale)  # y is a fresh tensor owned here
-        if c.inv_perm is not None:
-            y = y.index_select(1, c.inv_perm)
-        if self.n_slices > 1:
-            y = y.view(B, self.out_features, self.n_slices).sum(-1)
-        y = y.mul_(s)
+        if c.scale_uniform is not None:  # one multiply by (input scale x code scale)
+            y = y.mul_(s.mul_(c.scale_uniform) if isinstance(s, torch.Tensor)
+                       else s * c.scale_uniform)
+            if c.inv_perm is not None:
+                y = y.index_select(1, c.inv_perm)
+        else:
+            y = y.mul_(c.out_scale)  # y is a fresh tensor owned here
+            if c.inv_perm is not None:
+                y = y.index_select(1, c.inv_perm)
+            if self.n_slices > 1:
+                y = y.view(B, self.out_features, self.n_slices).sum(-1)
+            y = y.mul_(s)
         self.cost.read(B, V, e_cell, transposed=False)
         return y[0] if squeeze else y
 
