@@ -213,6 +213,8 @@ def build(tile: "Tile", transposed: bool) -> ReadCache:
                       hw.array.cols, hw.array.rows)
         c.out_scale = tile._col_significance()[: tile.n_slices] * c.lsb
         c.inv_perm = None if tile.row_perm is None else torch.argsort(tile.row_perm)
+        if tile.n_slices == 1:
+            c.scale_uniform = float(c.out_scale[0])
         return c
     c = ReadCache(tile, Wn, S, Ge.sum(dim=(0, 2)), hw.array.rows, hw.array.cols)
     sig = tile._col_significance()

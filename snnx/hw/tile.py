@@ -407,10 +407,14 @@ class Tile:
         if c.inv_perm is not None:
             g = g.index_select(1, c.inv_perm)
         V = 1 if pw is None else pw.shape[0]
-        g = g.view(S, V, B, self.in_features) * c.out_scale.view(S, 1, 1, 1)
-        if pw is not None:
-            g = g * pw.view(1, V, 1, 1)
-        g = g.sum((0, 1)).mul_(s)
+        if c.scale_uniform is not None and pw is None:  # one multiply: input x code scale
+            k = c.scale_uniform
+            g = g.mul_(s.mul_(k) if isinstance(s, torch.Tensor) else s * k)
+        else:
+            g = g.view(S, V, B, self.in_features) * c.out_scale.view(S, 1, 1, 1)
+            if pw is not None:
+                g = g * pw.view(1, V, 1, 1)
+            g = g.sum((0, 1)).mul_(s)
         self.cost.read(B, V * S, e_cell, transposed=True)
         return g[0] if squeeze else g
 
