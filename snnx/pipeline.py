@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 RUN_KIND = "snnx-run"
 CONFIG_FILE = "config.resolved.yaml"
 KEEP_STEP_CHECKPOINTS = 2
+LOCK_FILE = "run.lock"
 
 
 def _absolute(recipe: Recipe) -> Recipe:
@@ -125,6 +126,8 @@ class Run:
         self.chip: Any = None
         self.acc: dict[str, float | None] = {}
         self.timing: dict[str, float] = {}
+        self.saved_threads = 1                 # torch threads of the run being resumed
+        self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -132,9 +135,23 @@ class Run:
         """A run that continues ``run_dir`` from its latest checkpoint (from the start when
         it has none yet; a finished run is only reported again)."""
         recipe, last = read_run(run_dir, "--resume")
+        lock = Path(run_dir) / LOCK_FILE
+        pid = _read_pid(lock)
+        if pid and pid != os.getpid() and _alive(pid):
+            raise SnnxError(f"--resume: {run_dir} is still being written by process {pid}")
         run = cls(recipe, resume=run_dir)
+        own = Path(run_dir) / "checkpoints" / "pretrained.h5"
         if last is not None:
             run._state = _load_checkpoint(last, "--resume", recipe)
+            run.saved_threads = int(run._state.get("threads", 1))
+            run._keep_bytes = int(run._state["metrics_bytes"])
+        elif own.is_file():  # stopped between pretraining and the first step checkpoint
+            try:
+                saved = ckpt.load(own)
+            except ckpt.CheckpointError as e:
+                raise ckpt.CheckpointError(f"--resume: {e}") from None
+            run.saved_threads = int(saved.get("threads", 1))
+            run._keep_bytes = int(saved.get("metrics_bytes", 0))
         return run
 
     def setup(self) -> None:
@@ -196,18 +213,18 @@ class Run:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._created = True
             (self.run_dir / CONFIG_FILE).write_text(self.recipe.to_yaml(), encoding="utf-8")
+        (self.run_dir / LOCK_FILE).write_text(str(os.getpid()), encoding="utf-8")
         metrics = self.run_dir / "metrics.jsonl"
         if self.resuming and metrics.exists():  # drop what was logged after the checkpoint
-            keep = self._state["metrics_bytes"] if self._state else 0
             with open(metrics, "r+b") as fh:
-                fh.truncate(keep)
+                fh.truncate(self._keep_bytes)
         loggers: list = [StdoutLogger(logging.DEBUG)]
         if mon.jsonl:
             loggers.append(JsonlLogger(metrics, append=self.resuming))
         if mon.tensorboard:
             loggers.append(TensorBoardLogger(self.run_dir / "tb"))
         self.logger = MultiLogger(loggers)
-        if not self._state:
+        if not self._keep_bytes:
             self.logger.log_config(self.recipe.to_dict())
         log.info("run folder: %s", self.run_dir)
         return self
@@ -215,6 +232,7 @@ class Run:
     def __exit__(self, kind: Any, err: Any, tb: Any) -> None:
         if self.logger is not None:
             self.logger.close()
+        (self.run_dir / LOCK_FILE).unlink(missing_ok=True)
         if self._created and isinstance(err, SnnxError):  # a user error in a fresh run
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -250,8 +268,11 @@ class Run:
                 bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
         self.net.eval()
         if not (self.resuming and own.is_file()):
-            ckpt.save(own, pm.pretrained_state(self.net, r, self.data.mean, self.data.std, opt,
-                                               len(history["loss"]), history))
+            metrics = self.run_dir / "metrics.jsonl"
+            ckpt.save(own, {**pm.pretrained_state(self.net, r, self.data.mean, self.data.std,
+                                                  opt, len(history["loss"]), history),
+                            "threads": torch.get_num_threads(),
+                            "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0})
         draws = r.eval.mc_draws if r.model.encoding == "rate" else 1
         self.acc["software"] = pm.accuracy(self.net, self.x["source_test"],
                                            self.y["source_test"], draws)
@@ -319,7 +340,8 @@ class Run:
                                                           self.chip.layers],
                          "weights": pm.n_params(self.net),
                          "timesteps": r.model.timesteps if r.model.kind == "snn" else None},
-               "curves": lp.curves, "timing": self.timing}
+               "curves": lp.curves, "timing": self.timing,
+               "threads": torch.get_num_threads()}
         for block in ("inference", "rule_setup"):
             for key in ("area_m2", "area_by_component", "steps", "energy_per_step_j"):
                 rep[block].pop(key)
@@ -340,6 +362,23 @@ class Run:
             self.adapt()
             self.evaluate()
             return self.report()
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _device_ok(device: str) -> bool:

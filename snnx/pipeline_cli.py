@@ -30,7 +30,41 @@ _EPILOG_ADAPT = """examples:
 """
 
 
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch intra-op threads (default 1, or the resumed run's): results are "
+                        "reproducible for a given count; the shipped models are small, and one "
+                        "thread is the fastest on a shared machine")
+
+
+def _set_threads(n: int | None, default: int = 1) -> None:
+    import torch
+
+    n = default if n is None else n
+    if n < 1:
+        raise SnnxError(f"--threads: must be >= 1, got {n}")
+    torch.set_num_threads(n)
+
+
+def _one_line(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a command; a user error's message is folded onto one line (snnx.cli prints it)."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except SnnxError as e:
+            text = " ".join(str(e).split())
+            if text == str(e):
+                raise
+            try:
+                err = type(e)(text)
+            except TypeError:
+                err = SnnxError(text)
+            raise err from None
+    return run
+
+
 def _recipe_args(p: argparse.ArgumentParser) -> None:
+    _threads_arg(p)
     p.add_argument("--recipe", metavar="R", help="recipe YAML path or shipped name (har_dfa)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set adapt.lr=5e-3 (repeatable)")
@@ -72,6 +106,7 @@ def _adapt_run(args: argparse.Namespace) -> int:
             raise SnnxError(f"{used[0]}: not used with --resume (a run continues with its own "
                             f"config.resolved.yaml)")
         run = Run.resume(args.resume)
+        _set_threads(args.threads, run.saved_threads)
         if args.print_config:
             print(run.recipe.to_yaml(), end="")
             return 0
@@ -87,6 +122,7 @@ def _adapt_run(args: argparse.Namespace) -> int:
         if args.print_config:
             print(recipe.to_yaml(), end="")
             return 0
+        _set_threads(args.threads)
         run = Run(recipe, out=args.out)
     run.setup()
     _print_summary(run.run())
@@ -101,6 +137,7 @@ def _train_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(recipe.to_yaml(), end="")
         return 0
+    _set_threads(args.threads)
     run = Run(recipe, out=args.out)
     run.setup()
     with run:
@@ -117,6 +154,7 @@ def _train_run(args: argparse.Namespace) -> int:
 
 
 def _eval_args(p: argparse.ArgumentParser) -> None:
+    _threads_arg(p)
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder")
     p.add_argument("--checkpoint", metavar="FILE",
                    help="a step checkpoint of the run (default: the latest)")
@@ -130,6 +168,7 @@ def _eval_run(args: argparse.Namespace) -> int:
 
     if args.draws is not None and args.draws < 1:
         raise SnnxError(f"--draws: must be >= 1, got {args.draws}")
+    _set_threads(args.threads)
     out = reevaluate(args.run, args.checkpoint, args.draws)
     print(f"checkpoint {out['checkpoint']} (stream window {out['position']}, "
           f"step {out['steps']})")
@@ -161,10 +200,11 @@ def _compare_run(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "adapt": ("pretrain, deploy on the crossbar, adapt on-line, report (a recipe run)",
-              _adapt_args, _adapt_run),
+              _adapt_args, _one_line(_adapt_run)),
     "train": ("pretrain off-chip only and save the model (checkpoints/pretrained.h5)",
-              _recipe_args, _train_run),
-    "eval": ("re-measure a run's accuracies from its checkpoints", _eval_args, _eval_run),
+              _recipe_args, _one_line(_train_run)),
+    "eval": ("re-measure a run's accuracies from its checkpoints", _eval_args,
+             _one_line(_eval_run)),
     "compare": ("accuracy, energy, latency and area of finished runs side by side",
-                _compare_args, _compare_run),
+                _compare_args, _one_line(_compare_run)),
 }

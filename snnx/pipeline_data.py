@@ -19,7 +19,9 @@
   window into ``model.timesteps`` chunks, so when the length ``W`` is not a multiple of T the
   windows are stretched in time (nearest sample) to the next multiple; ``W < T`` repeats
   samples (a static input such as a digit is shown at every step).
-* **scale.** With ``data.standardize`` every channel is z-scored with source statistics.
+* **scale.** With ``data.standardize`` every channel is z-scored with source statistics
+  (a channel constant over the source keeps scale 1, others are scaled by at least a
+  tenth of the median channel's spread: see :func:`safe_scale`).
 
 Everything is seeded by the recipe seed; the same recipe always gives the same windows.
 
@@ -126,22 +128,24 @@ def _roles(ds: WindowDataset, recipe: Any) -> tuple[WindowDataset, WindowDataset
         return ds.split_by_subject(src, tgt)
     log.warning("data: one subject only; half of its bouts pretrain, the other half are "
                 "the target stream")
-    try:
-        return ds.train_test_split(0.5, recipe.seed + 1, by="bout")
-    except ConfigError as e:
-        return _raise(f"data.path: too few windows to split one subject into source and "
-                      f"target ({e})")
+    return _halves(ds, 0.5, recipe.seed + 1, "data.path", "split one subject into source "
+                   "and target")
+
+
+def _halves(ds: WindowDataset, frac: float, seed: int, key: str, what: str
+            ) -> tuple[WindowDataset, WindowDataset]:
+    """A stratified split by bout; by window when some class has a single bout."""
+    for by in ("bout", "window"):
+        try:
+            return ds.train_test_split(frac, seed, by=by)
+        except ConfigError as e:  # a side came out empty
+            err = e
+    return _raise(f"{key}: too few windows to {what} ({err})")
 
 
 def _split(ds: WindowDataset, frac: float, seed: int, what: str) -> tuple[WindowDataset,
                                                                          WindowDataset]:
-    try:
-        train, test = ds.train_test_split(frac, seed, by="bout")
-    except ConfigError as e:
-        return _raise(f"data.test_fraction: cannot hold out {what} windows ({e})")
-    if len(train) == len(ds):  # every class had a single bout: fall back to windows
-        train, test = ds.train_test_split(frac, seed, by="window")
-    return train, test
+    return _halves(ds, frac, seed, "data.test_fraction", f"hold out {what} windows")
 
 
 def _arrival(ds: WindowDataset) -> WindowDataset:
@@ -152,33 +156,31 @@ def _arrival(ds: WindowDataset) -> WindowDataset:
 
 def build_bouts(y: np.ndarray, rng: np.random.Generator,
                 lengths: tuple[int, int] = BOUT_WINDOWS) -> np.ndarray:
-    """An order of ``range(len(y))`` in runs of one class, never one class twice in a row
-    when another class is left.
+    """An order of ``range(len(y))`` in runs of one class: each class's windows keep their
+    arrival order, and no class follows itself while another class has windows left.
 
     Args:
-        y: (N,) labels in arrival order; within a class the arrival order is kept.
-        rng: numpy generator drawing run lengths and the order of runs.
+        y: (N,) labels in arrival order.
+        rng: numpy generator drawing run lengths and which class comes next.
         lengths: inclusive range of windows per run.
 
     Returns:
         (N,) int64 permutation.
     """
-    runs: list[tuple[int, np.ndarray]] = []
-    for k in np.unique(y):
-        rows = np.flatnonzero(y == k)
-        start = 0
-        while start < rows.size:
-            n = int(rng.integers(lengths[0], lengths[1] + 1))
-            runs.append((int(k), rows[start:start + n]))
-            start += n
-    order = [runs[i] for i in rng.permutation(len(runs))]
-    out, last = [], None
-    while order:
-        pick = next((i for i, (k, _) in enumerate(order) if k != last), 0)
-        k, rows = order.pop(pick)
-        out.append(rows)
+    queues = {int(k): list(np.flatnonzero(y == k)) for k in np.unique(y)}
+    out: list[np.ndarray] = []
+    last = None
+    while queues:
+        classes = sorted(queues)
+        choice = [k for k in classes if k != last] or classes
+        k = choice[int(rng.integers(len(choice)))]
+        n = int(rng.integers(lengths[0], lengths[1] + 1))
+        out.append(np.asarray(queues[k][:n], np.int64))
+        del queues[k][:n]
+        if not queues[k]:
+            del queues[k]
         last = k
-    return np.concatenate(out).astype(np.int64)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def stream_order(ds: WindowDataset, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -196,6 +198,21 @@ def stream_order(ds: WindowDataset, kind: str, rng: np.random.Generator) -> np.n
     if n / runs >= 2.0:
         return np.arange(n, dtype=np.int64)
     return build_bouts(ds.y, rng)
+
+
+def safe_scale(std: np.ndarray, floor: float = 0.1) -> np.ndarray:
+    """Channel scales for z-scoring that never blow a channel up.
+
+    A channel constant over the source carries nothing the model learnt from: it keeps
+    scale 1 (as sklearn's StandardScaler does). Any other channel's scale is at least
+    ``floor`` times the median channel's, so a nearly constant source channel (a digit pixel
+    that is almost never on) cannot turn a target value into a huge input.
+    """
+    std = np.asarray(std, np.float64)
+    const = std <= 1e-6 * max(1.0, float(std.max()))
+    live = std[~const]
+    low = floor * float(np.median(live)) if live.size else 0.0
+    return np.where(const, 1.0, np.maximum(std, low)).astype(np.float32)
 
 
 def _stretch(ds: WindowDataset, length: int) -> WindowDataset:
@@ -229,6 +246,7 @@ def prepare(recipe: Any) -> Prepared:
         parts = [_stretch(p, length) for p in parts]
     if d.standardize:
         mean, std = parts[0].channel_stats()
+        std = safe_scale(std)
         parts = [p.standardized(mean, std) for p in parts]
     else:
         mean = np.zeros(ds.n_channels, np.float32)

@@ -99,6 +99,7 @@ class Loop:
         bar.close()
         if self.saved_pos != self.pos:
             self.checkpoint()
+        self._evaluate(self.pos)  # after the reload: what `snnx eval` measures on the file
 
     def _new_pass(self, p: int) -> None:
         r = self.run.recipe
@@ -141,14 +142,17 @@ class Loop:
             bar.set_postfix(acc=f"{self.preq['correct'] / self.preq['seen']:.3f}",
                             steps=self.steps)
         every = run.recipe.eval.every
-        if (every and pos % every == 0) or end:
-            acc = run.measure()
-            self.curves["eval_pos"].append(pos)
-            self.curves["eval_acc"].append(acc)
-            run.logger.log("eval/accuracy", acc, pos)
+        if every and pos % every == 0 and not end:
+            self._evaluate(pos)
         hist = mon.histograms_every
         if (hist and pos % hist == 0) or end:
             self._pictures(pos, image=end)
+
+    def _evaluate(self, pos: int) -> None:
+        acc = self.run.measure()
+        self.curves["eval_pos"].append(pos)
+        self.curves["eval_acc"].append(acc)
+        self.run.logger.log("eval/accuracy", acc, pos)
 
     def _pictures(self, pos: int, image: bool = True) -> None:
         """Conductance histograms of every tile; a heatmap of layer 0's first array."""
@@ -178,6 +182,7 @@ class Loop:
                            "preq_acc": np.asarray(self.curves["preq_acc"], np.float64)},
                 "accuracy": {k: v for k, v in run.acc.items()},
                 "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
+                "threads": torch.get_num_threads(),
                 "optimizer": {}}  # on-line rules keep their state in "chip/rule"
 
     def load(self, state: dict) -> None:

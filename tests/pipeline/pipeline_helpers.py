@@ -1,0 +1,60 @@
+"""Helpers of the pipeline tests: tiny recipe overrides, in-process and subprocess CLI calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from snnx.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+HAR_DFA = str(ROOT / "recipes" / "har_dfa.yaml")
+
+#: a har_dfa run of a second or two: 3 subjects of 6 windows per activity, a 16-unit SNN
+TINY = ["data.source_subjects=2", "data.windows_per_activity=6", "model.hidden=[16]",
+        "model.timesteps=4", "pretrain.epochs=3", "pretrain.batch_size=16", "eval.mc_draws=1", "eval.every=10",
+        "monitor.log_every=5", "monitor.histograms_every=10", "monitor.checkpoint_every=2",
+        "adapt.batch_size=4", "adapt.lr=1e-2"]
+
+
+def sets(*extra: str) -> list[str]:
+    """``--set`` arguments for TINY plus ``extra`` overrides."""
+    out = []
+    for item in [*TINY, *extra]:
+        out += ["--set", item]
+    return out
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run ``snnx`` in this process; (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def subprocess_snnx(*argv: str, cwd: Path, **kw) -> subprocess.Popen:
+    """Start ``snnx`` in a subprocess (``python -m snnx.cli``) in folder ``cwd``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "snnx.cli", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def report(run_dir: Path) -> dict:
+    return json.loads((run_dir / "report.json").read_text())
+
+
+def metric_lines(run_dir: Path) -> list[tuple]:
+    """(tag, step, value) of every scalar in metrics.jsonl (wall-clock times dropped)."""
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "tag" in rec:
+            out.append((rec["tag"], rec["step"], rec["value"]))
+    return out
+
+
+#: report.json blocks a resumed or repeated run must reproduce exactly
+COMPARED = ("accuracy", "cost", "inference", "rule_setup", "stream", "curves")
