@@ -6,6 +6,9 @@ numpy generator at the start of each pass), the windows waiting for a learning b
 prequential counts, the curves and the accumulated costs. :meth:`Loop.state` /
 :meth:`Loop.load` move all of it (with the chip) through a checkpoint.
 
+``adapt/accuracy`` is the prequential accuracy of the last :data:`RECENT` windows (each
+predicted before it was learnt from), ``adapt/accuracy_cumulative`` that of the whole stream.
+
 Cost bookkeeping: each prediction and each rule step is bracketed by
 ``ledger.snapshot()`` / ``ledger.since()`` and added to the ``infer`` / ``learn`` costs;
 the rule's one-off hardware set-up goes to ``setup``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,9 @@ from snnx import pipeline_report as rpt
 from snnx.pipeline_data import label_mask, stream_order
 
 log = logging.getLogger(__name__)
+
+RECENT = 50
+"""Windows in the moving prequential accuracy (``adapt/accuracy``)."""
 
 
 class Loop:
@@ -43,7 +50,8 @@ class Loop:
         self.pending: list[int] = []
         self.rng = np.random.default_rng([r.seed, 15])
         self.preq = {"correct": 0, "seen": 0}
-        self.window = {"correct": 0, "seen": 0, "loss": 0.0, "losses": 0}
+        self.recent: deque[int] = deque(maxlen=RECENT)
+        self.window = {"loss": 0.0, "losses": 0}
         self.curves: dict[str, list] = {"eval_pos": [], "eval_acc": [], "preq_pos": [],
                                         "preq_acc": []}
         self.costs = {"learn": rpt.empty_cost(), "infer": rpt.empty_cost(),
@@ -82,9 +90,9 @@ class Loop:
             pred = int(pm.logits_of(chip, x[j:j + 1]).argmax(1))
             rpt.add_cost(self.costs["infer"], led.since(snap))
             hit = int(pred == int(y[j]))
-            for c in (self.preq, self.window):
-                c["correct"] += hit
-                c["seen"] += 1
+            self.preq["correct"] += hit
+            self.preq["seen"] += 1
+            self.recent.append(hit)
             self.pos += 1
             if run.labelled[j] and self.learn[i]:
                 self.pending.append(j)
@@ -125,7 +133,7 @@ class Loop:
         end = pos == self.total
         if pos % mon.log_every == 0 or end:
             w, learn = self.window, self.costs["learn"]
-            acc = w["correct"] / w["seen"] if w["seen"] else float("nan")
+            acc = sum(self.recent) / len(self.recent)
             metrics = {"adapt/accuracy": acc,
                        "adapt/accuracy_cumulative": self.preq["correct"] / self.preq["seen"],
                        "adapt/steps": self.steps, "adapt/learned": self.learned,
@@ -138,7 +146,7 @@ class Loop:
             run.logger.log_dict(metrics, pos)
             self.curves["preq_pos"].append(pos)
             self.curves["preq_acc"].append(acc)
-            self.window = {"correct": 0, "seen": 0, "loss": 0.0, "losses": 0}
+            self.window = {"loss": 0.0, "losses": 0}
             bar.set_postfix(acc=f"{self.preq['correct'] / self.preq['seen']:.3f}",
                             steps=self.steps)
         every = run.recipe.eval.every
@@ -176,6 +184,7 @@ class Loop:
                 "np_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "chip": pm.chip_state(run.chip, run.rule), "preq": dict(self.preq),
                 "window": dict(self.window), "costs": self.costs,
+                "recent": np.asarray(self.recent, np.int64),
                 "curves": {"eval_pos": np.asarray(self.curves["eval_pos"], np.int64),
                            "eval_acc": np.asarray(self.curves["eval_acc"], np.float64),
                            "preq_pos": np.asarray(self.curves["preq_pos"], np.int64),
@@ -196,6 +205,8 @@ class Loop:
         torch.set_rng_state(state["torch_rng"])
         self.preq = {k: int(v) for k, v in state["preq"].items()}
         self.window = dict(state["window"])
+        self.recent = deque((int(v) for v in np.asarray(state["recent"]).tolist()),
+                            maxlen=RECENT)
         self.costs = state["costs"]
         self.curves = {k: np.asarray(v).tolist() for k, v in state["curves"].items()}
         self.saved_pos = self.pos

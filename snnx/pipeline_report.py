@@ -106,10 +106,11 @@ def write_figures(run_dir: Path, report: Mapping[str, Any]) -> list[Path]:
     from snnx.monitor import plot_energy_split, plot_stream_accuracy
 
     curves, acc = report["curves"], report["accuracy"]
-    series = {"held-out target (eval)": (curves["eval_pos"], curves["eval_acc"])}
+    series = {"held-out target windows": (curves["eval_pos"], curves["eval_acc"])}
     if curves["preq_pos"]:
-        series["prequential (predict, then learn)"] = (curves["preq_pos"], curves["preq_acc"])
-    ref = {k: acc[k] for k in ("software", "software_target") if acc.get(k) is not None}
+        series["prequential, last 50 windows"] = (curves["preq_pos"], curves["preq_acc"])
+    names = {"software": "software, source subjects", "software_target": "software, target"}
+    ref = {names[k]: acc[k] for k in names if acc.get(k) is not None}
     out = [plot_stream_accuracy(curves["eval_pos"], series, run_dir / "accuracy_stream.png",
                                 reference=ref, title=f"{report['recipe']}: accuracy along the "
                                                      f"target stream ({report['rule']})")]
