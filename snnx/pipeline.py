@@ -45,66 +45,13 @@ from snnx import checkpoint as ckpt
 from snnx import pipeline_model as pm
 from snnx import pipeline_report as rpt
 from snnx.errors import ConfigError, SnnxError
-from snnx.pipeline_data import label_mask, prepare, stream_order
-from snnx.recipes import Recipe, load_recipe
+from snnx.monitor import JsonlLogger, MultiLogger, StdoutLogger, TensorBoardLogger
+from snnx.pipeline_folder import (CONFIG_FILE, LOCK_FILE, ResumedTensorBoard, absolute_paths,
+                                  alive, load_run_checkpoint, new_run_dir, read_pid, read_run)
+from snnx.pipeline_data import label_mask, prepare
+from snnx.recipes import Recipe
 
 log = logging.getLogger(__name__)
-
-RUN_KIND = "snnx-run"
-CONFIG_FILE = "config.resolved.yaml"
-KEEP_STEP_CHECKPOINTS = 2
-LOCK_FILE = "run.lock"
-
-
-def _absolute(recipe: Recipe) -> Recipe:
-    """The recipe with file paths made absolute, so a run resumes from any folder."""
-    sets = {}
-    if recipe.data.path:
-        sets["data.path"] = str(Path(recipe.data.path).expanduser().resolve())
-    if recipe.pretrain.checkpoint:
-        sets["pretrain.checkpoint"] = str(Path(recipe.pretrain.checkpoint).expanduser().resolve())
-    if Path(recipe.hw.preset).expanduser().is_file():
-        sets["hw.preset"] = str(Path(recipe.hw.preset).expanduser().resolve())
-    return recipe.replace(**sets) if sets else recipe
-
-
-def new_run_dir(recipe: Recipe, root: str | os.PathLike = "runs") -> Path:
-    """``runs/<recipe name>/<YYYYmmdd-HHMMSS>`` (with ``-2``, ``-3``... if taken); not created."""
-    base = Path(root) / recipe.name / time.strftime("%Y%m%d-%H%M%S")
-    path, i = base, 2
-    while path.exists():
-        path, i = base.with_name(f"{base.name}-{i}"), i + 1
-    return path
-
-
-def read_run(run_dir: str | os.PathLike, flag: str) -> tuple[Recipe, Path | None]:
-    """The recipe of a run folder and its latest step checkpoint (None if there is none).
-
-    Raises:
-        SnnxError: ``<flag>: ...`` when the folder is not a run or its config is unreadable.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise SnnxError(f"{flag}: {run_dir} is not an snnx run folder (no {CONFIG_FILE})")
-    try:
-        recipe = load_recipe(run_dir / CONFIG_FILE)
-    except ConfigError as e:
-        raise ConfigError(f"{flag}: {run_dir / CONFIG_FILE}: {e}") from None
-    return recipe, ckpt.latest(run_dir / "checkpoints", "step_*.h5")
-
-
-def _load_checkpoint(path: Path, flag: str, recipe: Recipe) -> dict:
-    try:
-        state = ckpt.load(path)
-    except ckpt.CheckpointError as e:
-        raise ckpt.CheckpointError(f"{flag}: {e}") from None
-    if state.get("kind") != RUN_KIND or "chip" not in state:
-        raise ckpt.CheckpointError(f"{flag}: {path} is not a checkpoint of an snnx run")
-    if state.get("config") != recipe.to_yaml():
-        raise SnnxError(f"{flag}: {CONFIG_FILE} differs from the config in {path.name}; "
-                        f"restore the file or start a new run")
-    return state
-
 
 class Run:
     """One run of a recipe (see module docstring).
@@ -128,6 +75,7 @@ class Run:
         self.timing: dict[str, float] = {}
         self.saved_threads = 1                 # torch threads of the run being resumed
         self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
+        self._tb: Any = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -136,13 +84,13 @@ class Run:
         it has none yet; a finished run is only reported again)."""
         recipe, last = read_run(run_dir, "--resume")
         lock = Path(run_dir) / LOCK_FILE
-        pid = _read_pid(lock)
-        if pid and pid != os.getpid() and _alive(pid):
+        pid = read_pid(lock)
+        if pid and pid != os.getpid() and alive(pid):
             raise SnnxError(f"--resume: {run_dir} is still being written by process {pid}")
         run = cls(recipe, resume=run_dir)
         own = Path(run_dir) / "checkpoints" / "pretrained.h5"
         if last is not None:
-            run._state = _load_checkpoint(last, "--resume", recipe)
+            run._state = load_run_checkpoint(last, "--resume", recipe)
             run.saved_threads = int(run._state.get("threads", 1))
             run._keep_bytes = int(run._state["metrics_bytes"])
         elif own.is_file():  # stopped between pretraining and the first step checkpoint
@@ -161,11 +109,13 @@ class Run:
         Raises:
             SnnxError: any user error, one line naming the key path.
         """
-        r = self.recipe = _absolute(self.recipe)
-        if r.device not in ("cpu", "auto") and not _device_ok(r.device):
-            raise ConfigError(f"device: {r.device!r} is not available on this machine")
-        self.device = "cuda" if r.device == "auto" and torch.cuda.is_available() else (
-            "cpu" if r.device == "auto" else r.device)
+        r = self.recipe = absolute_paths(self.recipe)
+        if r.device not in ("cpu", "auto"):  # auto: the CPU, until the networks support more
+            if not _device_ok(r.device):
+                raise ConfigError(f"device: {r.device!r} is not available on this machine")
+            raise ConfigError(f"device: {r.device!r} is not supported by snnx adapt yet (the "
+                              f"networks' weight-noise and encoder generators are CPU "
+                              f"generators); use cpu")
         self.hw = r.hw_config()
         self.data = d = prepare(r)
         self.net = pm.build_net(r, d.n_channels, d.window, d.n_classes)
@@ -205,9 +155,12 @@ class Run:
         return chip
 
     # ------------------------------------------------------------------ folder, loggers
-    def __enter__(self) -> "Run":
-        from snnx.monitor import JsonlLogger, MultiLogger, StdoutLogger, TensorBoardLogger
+    @property
+    def _purge_step(self) -> int:
+        """First step a resumed run logs again (events from there on are the old run's)."""
+        return int(self._state["position"]) + 1 if self._state else 0
 
+    def __enter__(self) -> "Run":
         mon = self.recipe.monitor
         if not self.resuming:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -221,11 +174,16 @@ class Run:
         loggers: list = [StdoutLogger(logging.DEBUG)]
         if mon.jsonl:
             loggers.append(JsonlLogger(metrics, append=self.resuming))
+        self._tb = None
         if mon.tensorboard:
-            loggers.append(TensorBoardLogger(self.run_dir / "tb"))
+            self._tb = (ResumedTensorBoard(self.run_dir / "tb", self._purge_step)
+                        if self.resuming else TensorBoardLogger(self.run_dir / "tb"))
+            loggers.append(self._tb)
         self.logger = MultiLogger(loggers)
         if not self._keep_bytes:
             self.logger.log_config(self.recipe.to_dict())
+        elif self._tb is not None and self._purge_step == 0:
+            self._tb.log_config(self.recipe.to_dict())
         log.info("run folder: %s", self.run_dir)
         return self
 
@@ -250,6 +208,9 @@ class Run:
             state = ckpt.load(own)
             pm.load_pretrained(self.net, state, "--resume")
             history = state["history"]
+            for epoch, (loss, acc) in enumerate(zip(history["loss"], history["accuracy"]), 1):
+                if self._tb is not None and epoch >= self._purge_step:  # purged: log again
+                    self._tb.log_dict({"pretrain/loss": loss, "pretrain/accuracy": acc}, epoch)
         elif self._pretrained is not None:
             log.info("pretrained model: %s", r.pretrain.checkpoint)
             history = self._pretrained.get("history", history)
@@ -364,23 +325,6 @@ class Run:
             return self.report()
 
 
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _device_ok(device: str) -> bool:
     try:
         torch.empty(1, device=device)
@@ -400,7 +344,7 @@ def reevaluate(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None 
     path = Path(checkpoint) if checkpoint else last
     if path is None:
         raise SnnxError(f"--run: {run_dir} has no step checkpoint yet (checkpoints/step_*.h5)")
-    state = _load_checkpoint(path, "--checkpoint" if checkpoint else "--run", recipe)
+    state = load_run_checkpoint(path, "--checkpoint" if checkpoint else "--run", recipe)
     own = Path(run_dir) / "checkpoints" / "pretrained.h5"
     if not own.is_file():
         raise SnnxError(f"--run: {run_dir} has no checkpoints/pretrained.h5")

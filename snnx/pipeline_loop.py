@@ -28,6 +28,7 @@ from snnx import checkpoint as ckpt
 from snnx import pipeline_model as pm
 from snnx import pipeline_report as rpt
 from snnx.pipeline_data import label_mask, stream_order
+from snnx.pipeline_folder import KEEP_STEP_CHECKPOINTS, RUN_KIND
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Loop:
         """Everything needed to continue the loop, the chip included."""
         run = self.run
         metrics = run.run_dir / "metrics.jsonl"
-        return {"kind": "snnx-run", "config": run.recipe.to_yaml(), "position": self.pos,
+        return {"kind": RUN_KIND, "config": run.recipe.to_yaml(), "position": self.pos,
                 "steps": self.steps, "learned": self.learned, "pass": self.pass_index,
                 "order": self.order.astype(np.int64), "learn": self.learn.astype(bool),
                 "pending": np.asarray(self.pending, np.int64),
@@ -222,8 +223,6 @@ class Loop:
         pm.load_chip_state(run.chip, run.rule, state["chip"])
         self.load(state)
         log.debug("checkpoint %s (stream window %d)", path, self.pos)
-        from snnx.pipeline import KEEP_STEP_CHECKPOINTS
-
         old = sorted(folder.glob("step_*.h5"))[:-KEEP_STEP_CHECKPOINTS]
         for p in old:
             if p != path:

@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+from snnx.monitor import read_tensorboard_scalars
+
 from pipeline_helpers import (COMPARED, HAR_DFA, cli, metric_lines, report, sets,
                               subprocess_snnx)
 
@@ -60,10 +62,11 @@ def test_resume_of_a_finished_run_only_reports(tmp_path, capsys):
 
 def test_resume_before_any_step_checkpoint_starts_over(tmp_path, capsys):
     out = tmp_path / "early"
-    args = sets("monitor.tensorboard=false", "monitor.figures=false")
+    args = sets("monitor.figures=false")
     code, _, err = cli(capsys, "adapt", "--recipe", HAR_DFA, *args, "--out", str(out))
     assert code == 0, err
     finished, lines = report(out), metric_lines(out)
+    scalars = read_tensorboard_scalars(out / "tb")
     for p in (out / "checkpoints").glob("step_*.h5"):  # as if killed before the first one
         p.unlink()
     (out / "report.json").unlink()
@@ -73,3 +76,4 @@ def test_resume_before_any_step_checkpoint_starts_over(tmp_path, capsys):
     for block in COMPARED:
         assert again[block] == finished[block], block
     assert metric_lines(out) == lines
+    assert read_tensorboard_scalars(out / "tb") == scalars  # the old events are purged
