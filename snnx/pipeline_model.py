@@ -168,13 +168,21 @@ def load_pretrained(net: nn.Module, state: dict, where: str) -> None:
     if state.get("kind") != PRETRAINED_KIND:
         raise ConfigError(f"{where}: not a pretrained model checkpoint (written by snnx train "
                           f"or checkpoints/pretrained.h5 of a run)")
+    saved, mine = state.get("model", {}), net.state_dict()
+    why = next((f"{k} is {list(saved[k].shape)} in the file, {list(v.shape)} here"
+                for k, v in mine.items() if k in saved and
+                tuple(saved[k].shape) != tuple(v.shape)), None) or next(
+        (f"{k} is missing" for k in mine if k not in saved), None) or next(
+        (f"{k} is not part of this model" for k in saved if k not in mine), None)
+    if why:
+        raise ConfigError(f"{where}: the saved {state.get('model_kind')} does not fit model.* "
+                          f"and the data ({why})")
     try:
-        net.load_state_dict(state["model"], strict=True)
+        net.load_state_dict(saved, strict=True)
         net.gen.set_state(state["gen"])
     except (RuntimeError, KeyError, TypeError) as e:
-        first = " ".join(str(e).split())[:200]
-        raise ConfigError(f"{where}: the saved {state.get('model_kind')} does not fit "
-                          f"model.* and the data ({first})") from None
+        first = " ".join(str(e).split())[:160]
+        raise ConfigError(f"{where}: cannot load the saved model ({first})") from None
 
 
 def chip_state(chip: nn.Module, rule: Any) -> dict:

@@ -3,6 +3,7 @@ the key path, exit status 2, no traceback, no run folder left behind."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -65,11 +66,22 @@ def _files(tmp: Path) -> None:
 
     (fake / "config.resolved.yaml").write_text(load_recipe("har_dfa").to_yaml())
     (fake / "checkpoints" / "step_000004.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    busy = tmp / "busyrun"  # another live process holds the run
+    busy.mkdir()
+    (busy / "config.resolved.yaml").write_text(load_recipe("har_dfa").to_yaml())
+    (busy / "run.lock").write_text(str(os.getppid()))
     broken = tmp / "brokenrun"
     broken.mkdir()
     (broken / "config.resolved.yaml").write_text("adapt: {rule: dfaa}\n")
     (tmp / "existing").mkdir()
     (tmp / "existing" / "keep.txt").write_text("mine")
+    from snnx import checkpoint
+    from snnx.pipeline_model import build_net, pretrained_state
+
+    small = load_recipe("har_dfa", ["model.hidden=[16]"])
+    net = build_net(small, channels=9, window=128, classes=6)
+    checkpoint.save(tmp / "small.h5", pretrained_state(net, small, np.zeros(9), np.ones(9),
+                                                        None, 0, {"loss": [], "accuracy": []}))
 
 
 D = "data.kind=hdf5"
@@ -88,6 +100,9 @@ PIPELINE = [
     Case("pretrained-foreign", ("adapt", "--recipe", HAR_DFA, "--set",
                                 "pretrain.checkpoint={tmp}/foreign.h5"),
          "pretrain.checkpoint", "not an snnx checkpoint"),
+    Case("pretrained-mismatch", ("adapt", "--recipe", HAR_DFA, "--set",
+                                 "pretrain.checkpoint={tmp}/small.h5"), "pretrain.checkpoint",
+         "layers.0.weight is [16, 72] in the file, [128, 72] here"),
     Case("resume-corrupt-checkpoint", ("adapt", "--resume", "{tmp}/fakerun"), "--resume",
          "corrupt or unreadable"),
     Case("resume-not-a-run", ("adapt", "--resume", "{tmp}/notarun"), "--resume",
@@ -96,6 +111,8 @@ PIPELINE = [
          "not an snnx run folder"),
     Case("resume-bad-config", ("adapt", "--resume", "{tmp}/brokenrun"), "--resume",
          "adapt.rule: 'dfaa' is not one of"),
+    Case("resume-running", ("adapt", "--resume", "{tmp}/busyrun"), "--resume",
+         "is still being written by process"),
     Case("resume-with-set", ("adapt", "--resume", "{tmp}/fakerun", "--set", "adapt.lr=1"),
          "--set", "not used with --resume"),
     Case("no-recipe", ("adapt",), "--recipe", "required"),
