@@ -68,7 +68,7 @@ class Run:
         self.resuming = resume is not None
         self.run_dir = Path(resume if resume is not None else out or new_run_dir(recipe))
         self._state: dict | None = None        # checkpoint being resumed
-        self._created = False
+        self._created: str | None = None     # "folder" or "files" this run created
         self.logger: Any = None
         self.chip: Any = None
         self.acc: dict[str, float | None] = {}
@@ -133,11 +133,11 @@ class Run:
         if r.transforms:  # transforms check their own parameters: try them on a copy now
             self._transformed(pm.build_net(r, d.n_channels, d.window, d.n_classes)
                               .to_analog(self.hw, seed=r.seed))
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise SnnxError(f"--out: {self.run_dir} is a file")
         if not self.resuming and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise SnnxError(f"--out: {self.run_dir} exists and is not empty; choose another "
                             f"folder or continue it with --resume {self.run_dir}")
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise SnnxError(f"--out: {self.run_dir} is a file")
         self.labelled = label_mask(len(d.stream), r.data.label_rate,
                                    np.random.default_rng([r.seed, 14]))
 
@@ -163,8 +163,8 @@ class Run:
     def __enter__(self) -> "Run":
         mon = self.recipe.monitor
         if not self.resuming:
+            self._created = "folder" if not self.run_dir.exists() else "files"
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._created = True
             (self.run_dir / CONFIG_FILE).write_text(self.recipe.to_yaml(), encoding="utf-8")
         (self.run_dir / LOCK_FILE).write_text(str(os.getpid()), encoding="utf-8")
         metrics = self.run_dir / "metrics.jsonl"
@@ -192,7 +192,11 @@ class Run:
             self.logger.close()
         (self.run_dir / LOCK_FILE).unlink(missing_ok=True)
         if self._created and isinstance(err, SnnxError):  # a user error in a fresh run
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if self._created == "folder":
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            else:  # the user's empty --out folder: leave it empty
+                for p in self.run_dir.iterdir():
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     # ------------------------------------------------------------------ phases
     def pretrain(self) -> None:
