@@ -70,8 +70,11 @@ def _write(group: h5py.Group, name: str, value: Any, path: str) -> None:
         arr = value.detach().cpu()
         if arr.dtype == torch.bfloat16:
             arr = arr.float()
-        ds = group.create_dataset(name, data=arr.numpy(), compression="gzip" if arr.numel() > 4096
-                                  else None, compression_opts=1 if arr.numel() > 4096 else None)
+        # masks and integer states compress well; float states (conductances, random-number
+        # pools) hardly do, and gzip on them only slows every checkpoint down
+        packed = arr.numel() > 4096 and not arr.is_floating_point()
+        ds = group.create_dataset(name, data=arr.numpy(), compression="gzip" if packed else None,
+                                  compression_opts=1 if packed else None)
         ds.attrs["snnx_type"] = "tensor"
         ds.attrs["torch_dtype"] = str(value.dtype).replace("torch.", "")
     elif isinstance(value, np.ndarray):

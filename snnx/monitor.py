@@ -155,14 +155,18 @@ class TensorBoardLogger:
     Args:
         logdir: the run's ``tb/`` folder (created).
         flush_secs: how often pending events reach the disk.
+        purge_step: when resuming, hide what an interrupted run logged at steps
+            ``>= purge_step`` (TensorBoard's SessionLog START), so curves hold each point once.
     """
 
-    def __init__(self, logdir: str | os.PathLike, *, flush_secs: int = 10) -> None:
+    def __init__(self, logdir: str | os.PathLike, *, flush_secs: int = 10,
+                 purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter  # heavy; only when asked for
 
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
-        self._writer = SummaryWriter(log_dir=str(self.logdir), flush_secs=flush_secs)
+        self._writer = SummaryWriter(log_dir=str(self.logdir), flush_secs=flush_secs,
+                                     purge_step=purge_step)
 
     def log(self, tag: str, value: float, step: int) -> None:
         self._writer.add_scalar(tag, _scalar(value), int(step))

@@ -46,7 +46,7 @@ from snnx import pipeline_model as pm
 from snnx import pipeline_report as rpt
 from snnx.errors import ConfigError, SnnxError
 from snnx.monitor import JsonlLogger, MultiLogger, StdoutLogger, TensorBoardLogger
-from snnx.pipeline_folder import (CONFIG_FILE, LOCK_FILE, ResumedTensorBoard, absolute_paths,
+from snnx.pipeline_folder import (CONFIG_FILE, LOCK_FILE, absolute_paths,
                                   alive, load_run_checkpoint, new_run_dir, read_pid, read_run)
 from snnx.pipeline_data import label_mask, prepare
 from snnx.recipes import Recipe
@@ -176,8 +176,8 @@ class Run:
             loggers.append(JsonlLogger(metrics, append=self.resuming))
         self._tb = None
         if mon.tensorboard:
-            self._tb = (ResumedTensorBoard(self.run_dir / "tb", self._purge_step)
-                        if self.resuming else TensorBoardLogger(self.run_dir / "tb"))
+            self._tb = TensorBoardLogger(self.run_dir / "tb", purge_step=(
+                self._purge_step if self.resuming else None))
             loggers.append(self._tb)
         self.logger = MultiLogger(loggers)
         if not self._keep_bytes:

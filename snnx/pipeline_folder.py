@@ -14,7 +14,6 @@ from pathlib import Path
 
 from snnx import checkpoint as ckpt
 from snnx.errors import ConfigError, SnnxError
-from snnx.monitor import TensorBoardLogger
 from snnx.recipes import Recipe, load_recipe
 
 RUN_KIND = "snnx-run"
@@ -71,18 +70,6 @@ def load_run_checkpoint(path: Path, flag: str, recipe: Recipe) -> dict:
         raise SnnxError(f"{flag}: {CONFIG_FILE} differs from the config in {path.name}; "
                         f"restore the file or start a new run")
     return state
-
-
-class ResumedTensorBoard(TensorBoardLogger):
-    """TensorBoardLogger whose writer hides what an interrupted run logged at steps
-    ``>= purge_step`` (the SessionLog START event that ``SummaryWriter(purge_step=)``
-    writes), so a resumed run's curves hold each point once."""
-
-    def __init__(self, logdir: Path, purge_step: int) -> None:  # noqa: D107
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.logdir = Path(logdir)
-        self._writer = SummaryWriter(log_dir=str(logdir), flush_secs=10, purge_step=purge_step)
 
 
 def read_pid(path: Path) -> int | None:

@@ -136,7 +136,7 @@ class TileCost:
 
     def program(self, stats: ProgramStats) -> None:
         """Book a programming event."""
-        t, hw = self.tile, self.tile.hw
+        hw = self.tile.hw
         c = hw.cost
         rs = stats.row_steps
         if rs is None:
