@@ -118,27 +118,32 @@ def _adapt_run(args: argparse.Namespace) -> int:
             _print_summary(read_report(args.resume))
             return 0
     else:
-        recipe = _load(args)
-        if args.print_config:
-            print(recipe.to_yaml(), end="")
+        run = _new_run(args)
+        if run is None:
             return 0
-        _set_threads(args.threads)
-        run = Run(recipe, out=args.out)
     run.setup()
     _print_summary(run.run())
     return 0
 
 
-def _train_run(args: argparse.Namespace) -> int:
+def _new_run(args: argparse.Namespace):
+    """A fresh Run from ``--recipe``/``--set``; None after ``--print-config`` printed it."""
     from snnx.pipeline import Run
-    from snnx.pipeline_report import fmt_acc, write_json
 
     recipe = _load(args)
     if args.print_config:
         print(recipe.to_yaml(), end="")
-        return 0
+        return None
     _set_threads(args.threads)
-    run = Run(recipe, out=args.out)
+    return Run(recipe, out=args.out)
+
+
+def _train_run(args: argparse.Namespace) -> int:
+    from snnx.pipeline_report import fmt_acc, write_json
+
+    run = _new_run(args)
+    if run is None:
+        return 0
     run.setup()
     with run:
         run.pretrain()
