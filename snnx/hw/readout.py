@@ -50,12 +50,13 @@ class ReadCache:
             K = driven lines, M = sensed lines.
         S: (K, M) state-dependent noise variance (normalised) or None.
         gsum: (K,) sum of both arrays' conductances per driven line (S), for read energy.
-        blk: physical array size along the driven dimension (rows forward, cols transposed).
-        sense_len: physical array size along the sensed dimension (ADC full scale).
+        blk: physical array size along the driven dimension (rows forward, cols transposed);
+            a sensed line collects the current of ``blk`` cells, so the ADC full scale is
+            ``adc_clip * blk`` full cells.
     """
 
     def __init__(self, tile: "Tile", Wn: torch.Tensor, S: torch.Tensor | None,
-                 gsum: torch.Tensor, blk: int, sense_len: int) -> None:
+                 gsum: torch.Tensor, blk: int) -> None:
         hw = tile.hw
         p, n = hw.periphery, hw.noise
         self.K, self.M = Wn.shape
@@ -63,7 +64,7 @@ class ReadCache:
         self.nblk = -(-self.K // blk)
         self.q = 1.0 if (p.dac_bits is None or p.input_bit_serial) else float(
             max((1 << (p.dac_bits - 1)) - 1, 1))
-        fs = p.adc_clip * sense_len
+        fs = p.adc_clip * blk
         self.half = None if p.adc_bits is None else float(1 << (p.adc_bits - 1))
         self.lsb = 1.0 if p.adc_bits is None else per.adc_lsb(fs, p.adc_bits)
         k = 1.0 / (self.q * self.lsb)
@@ -210,13 +211,13 @@ def build(tile: "Tile", transposed: bool) -> ReadCache:
     S = dev.state_noise_matrix(Ge[0], Ge[1], hw)
     if transposed:
         c = ReadCache(tile, Wn.t(), None if S is None else S.t(), Ge.sum(dim=(0, 1)),
-                      hw.array.cols, hw.array.rows)
+                      hw.array.cols)
         c.out_scale = tile._col_significance()[: tile.n_slices] * c.lsb
         c.inv_perm = None if tile.row_perm is None else torch.argsort(tile.row_perm)
         if tile.n_slices == 1:
             c.scale_uniform = float(c.out_scale[0])
         return c
-    c = ReadCache(tile, Wn, S, Ge.sum(dim=(0, 2)), hw.array.rows, hw.array.cols)
+    c = ReadCache(tile, Wn, S, Ge.sum(dim=(0, 2)), hw.array.rows)
     sig = tile._col_significance()
     c.out_scale = (sig if tile.col_perm is None else sig[tile.col_perm]) * c.lsb
     c.inv_perm = None if tile.col_perm is None else torch.argsort(tile.col_perm)

@@ -188,3 +188,28 @@ def test_update_direction_and_refresh():
     G = tile.conductances
     assert float(torch.minimum(G[0], G[1]).max()) <= c.device.g_min + 0.5 * 98e-6 + 1e-6 * 14
     assert tile.ledger.counts["cells_written"] > 32  # refresh re-programmed cells
+
+
+def test_each_array_has_its_own_adc():
+    """A matrix split over two arrays: each partial sum is converted on its own (independent
+    re-computation from the held weights), which differs from converting the total."""
+    bits, rows, clip = 4, 32, 0.05
+    c = cfg(**{"periphery.adc_bits": bits, "periphery.input_scaling": "fixed",
+               "array.rows": rows, "periphery.adc_clip": clip, "device.levels": None})
+    W = torch.randn(5, 64, dtype=torch.float64) * 0.3
+    tile = hw.Tile(W, c, seed=0)
+    assert tile.n_row_blocks == 2
+    x = torch.rand(200, 64, dtype=torch.float64) * 2 - 1
+    Wh = tile.read_weight() / tile.w_max  # full-cell units
+    fs = clip * rows
+    lsb = 2 * fs / 2 ** bits
+
+    def adc(p):
+        return torch.clamp(torch.round(p / lsb), -2 ** (bits - 1), 2 ** (bits - 1) - 1) * lsb
+
+    per_array = sum(adc(x[:, r * rows:(r + 1) * rows] @ Wh[:, r * rows:(r + 1) * rows].T)
+                    for r in range(2)) * tile.w_max
+    one_adc = adc(x @ Wh.T) * tile.w_max
+    y = tile.mvm(x)
+    assert torch.allclose(y, per_array, atol=1e-9)
+    assert not torch.allclose(y, one_adc, atol=1e-9)
