@@ -11,24 +11,11 @@ forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear train
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_time
 
 import snnx.hw as hw
-
-
-def median_time(fn, repeats: int, warmup: int = 5) -> float:
-    """Median wall time of ``fn()`` in seconds."""
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:

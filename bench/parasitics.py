@@ -23,25 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import torch
+from _timing import median_time
 
 import snnx.hw as hw
 from snnx.hw import parasitics as pr
 
 G_ON, G_OFF, V_READ = 100e-6, 2e-6, 0.2
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()                                            # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def array(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -58,15 +47,16 @@ def speed(gen: torch.Generator) -> None:
     for n in (64, 128, 256, 512):
         G = array(n, gen)
         reps = 5 if n <= 256 else 3
-        t_exact = median_time(lambda: pr.effective_conductance(G, 2.5, 2.5), reps)
-        t_fo = median_time(lambda: pr.effective_conductance(G, 2.5, 2.5, "first_order"), 20)
+        t_exact = median_time(lambda: pr.effective_conductance(G, 2.5, 2.5), reps, warmup=1)
+        t_fo = median_time(lambda: pr.effective_conductance(G, 2.5, 2.5, "first_order"), 20,
+                           warmup=1)
         g_eff = pr.effective_conductance(G, 2.5, 2.5).float()
         x = torch.rand(64, n, generator=gen)
         lin = torch.nn.Linear(n, n, bias=False)
         with torch.no_grad():
             lin.weight.copy_(g_eff.T)
-            t_read = median_time(lambda: x @ g_eff, 200)
-            t_lin = median_time(lambda: lin(x), 200)
+            t_read = median_time(lambda: x @ g_eff, 200, warmup=1)
+            t_lin = median_time(lambda: lin(x), 200, warmup=1)
         print(f"{n:>5}^2   {t_exact:>16.3f} {t_fo * 1e3:>17.2f} {t_read * 1e6:>18.1f} "
               f"{t_lin * 1e6:>15.1f} {t_read / t_lin:>12.2f}")
 
@@ -139,13 +129,13 @@ def tile_read(gen: torch.Generator) -> None:
             t.mvm(x[:1])                              # builds G_eff and the read cache
             return t
 
-        t_setup = median_time(lambda: setup(ex), 3)
-        t_prog = median_time(lambda: setup(no), 3)
+        t_setup = median_time(lambda: setup(ex), 3, warmup=1)
+        t_prog = median_time(lambda: setup(no), 3, warmup=1)
         t_ex, t_no = setup(ex), setup(no)
         with torch.no_grad():
-            m_lin = median_time(lambda: lin(x), 200)
-            m_ex = median_time(lambda: t_ex.mvm(x), 200)
-            m_no = median_time(lambda: t_no.mvm(x), 200)
+            m_lin = median_time(lambda: lin(x), 200, warmup=1)
+            m_ex = median_time(lambda: t_ex.mvm(x), 200, warmup=1)
+            m_no = median_time(lambda: t_no.mvm(x), 200, warmup=1)
         print(f"{preset:>13} {t_setup:>18.3f} {t_prog:>17.3f} {m_ex * 1e6:>15.1f} "
               f"{m_no * 1e6:>14.1f} {m_lin * 1e6:>12.1f} {m_ex / m_lin:>13.2f} "
               f"{m_no / m_lin:>12.2f}")

@@ -266,11 +266,9 @@ def _read_yaml(path: Path) -> dict:
 def resolve_preset(name_or_path: str | Path) -> Path:
     """Path of a preset given by name (``rram_generic``) or by an existing file path."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
-        return p
     if p.is_file():
         return p
-    cand = presets_dir() / f"{p.name if p.suffix else p.name + '.yaml'}"
+    cand = presets_dir() / (p.name if p.suffix else p.name + ".yaml")
     if cand.is_file() and (p.parent == Path(".")):
         return cand
     import difflib

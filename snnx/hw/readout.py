@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
 
@@ -100,6 +101,18 @@ class ReadCache:
         NaN or inf anywhere in X makes the result non-finite (callers use that as their
         input check before any state changes)."""
         return float(torch.linalg.vector_norm(X * self.sqrt_e)) ** 2
+
+    def drive(self, X: torch.Tensor, rng, name: str) -> tuple[torch.Tensor, float]:
+        """Check, then read: (ADC codes (N, M), cell energy in J) for drive codes X (N, K).
+
+        Raises:
+            ShapeError: NaN or inf in the input ``name`` (seen through the energy), before
+                the random state moves.
+        """
+        e = self.energy(X)
+        if not math.isfinite(e):
+            raise ShapeError(f"{name}: contains NaN or inf")
+        return self.read(X, rng), e
 
     def read(self, X: torch.Tensor, rng) -> torch.Tensor:
         """Drive X (N, K) -> ADC codes summed over the arrays, (N, M)."""

@@ -356,10 +356,7 @@ class Tile:
         X, s, pw = self._encode(x, "x")
         if self.row_perm is not None:
             X = X.index_select(1, self.row_perm)
-        e_cell = c.energy(X)
-        if not math.isfinite(e_cell):
-            raise ShapeError("x: contains NaN or inf")
-        y = c.read(X, self.rng)
+        y, e_cell = c.drive(X, self.rng, "x")
         V = 1 if pw is None else pw.shape[0]
         if pw is not None:
             y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
@@ -400,10 +397,7 @@ class Tile:
             D = (Dc.unsqueeze(0) * eye.view(S, 1, 1, S)).reshape(-1, self.n_cols)
         if self.col_perm is not None:
             D = D.index_select(1, self.col_perm)
-        e_cell = c.energy(D)
-        if not math.isfinite(e_cell):
-            raise ShapeError("d: contains NaN or inf")
-        g = c.read(D, self.rng)
+        g, e_cell = c.drive(D, self.rng, "d")
         if c.inv_perm is not None:
             g = g.index_select(1, c.inv_perm)
         V = 1 if pw is None else pw.shape[0]
