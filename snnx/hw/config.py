@@ -1,78 +1,69 @@
-"""Hardware model configuration: frozen dataclasses and ``load(name | path, **overrides)``.
-
-This module imports only the standard library and PyYAML (no torch), so configs can be
-read, validated and printed anywhere.
+"""Hardware model configuration: frozen dataclasses, validated strictly; no torch.
 
 A hardware model groups its knobs by concern::
 
     HWConfig
-      device       conductance range, levels, variation, faults, pulse-update physics
+      device       conductance range, levels, faults, pulse step; device.model (a registry
+                   entry of snnx.hw.devices) with its parameters beside it
       array        physical array size, weight headroom
       periphery    DAC, ADC, bit slicing, bit-serial inputs
-      parasitics   wire resistance model (see DESIGN.md contract 2)
-      programming  one-shot or iterative program-and-verify
-      noise        programming error, per-read noise, output-referred noise
+      parasitics   wire resistance model (DESIGN.md contract 2)
+      programming  programming.scheme (snnx.hw.programming) with its parameters beside it
+      noise        programming error; noise.read: the read-noise models (snnx.hw.noise)
       cost         per-operation energy, latency and area (CostLedger)
 
-Presets are YAML files in ``hw_models/``; every number there names its source.
+Presets are YAML files in ``hw_models/`` (:mod:`snnx.hw.presets`); every number there names
+its source.
 
 Example:
     >>> import snnx.hw as hw
     >>> cfg = hw.load("rram_generic", **{"periphery.adc_bits": 6})
-    >>> cfg.periphery.adc_bits
-    6
+    >>> cfg.periphery.adc_bits, cfg.device.model, cfg.noise.read["constant"].sigma
+    (6, 'soft_bounded', 0.01)
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from snnx.configtools import build, field_docs, set_path, shipped_dir, spec, to_dict
+from snnx.config.overrides import merge
+from snnx.config.schema import KW, blocks, build, choice, chosen, plugins, spec, to_dict
 from snnx.errors import ConfigError
+from snnx.hw.devices import DEVICES
+from snnx.hw.noise import NOISE
+from snnx.hw.programming import PROGRAMMING
 
-_KW = dict(frozen=True, kw_only=True)
 
-
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class UpdateConfig:
-    """Pulse-based conductance update (outer-product learning, program-verify pulses)."""
+    """Pulse-based conductance updates (outer-product learning, verify pulses)."""
 
     step: float | None = spec(None, lo=0, lo_open=True, hi=1,
                               doc="conductance step per pulse as a fraction of g_max-g_min; "
                                   "null = 1/(levels-1), or exact analog updates if levels is null")
-    beta_pot: float = spec(0.0, lo=0, hi=20,
-                           doc="soft-bound non-linearity of potentiation (0 = linear)")
-    beta_dep: float = spec(0.0, lo=0, hi=20,
-                           doc="soft-bound non-linearity of depression (0 = linear)")
-    dep_ratio: float = spec(1.0, lo=0, lo_open=True, hi=10,
-                            doc="depression step / potentiation step (asymmetry)")
-    c2c_sigma: float = spec(0.0, lo=0, hi=2,
-                            doc="cycle-to-cycle noise of one pulse, relative to its step")
     max_pulses: int = spec(31, lo=1, hi=100000, doc="most pulses one cell gets in one update")
     refresh_at: float = spec(0.9, lo=0, hi=1, lo_open=True,
                              doc="refresh a differential pair when both sides exceed this "
                                  "fraction of the range (1 = never)")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class DeviceConfig:
-    """The memristive cell."""
+    """The memristive cell: range and levels shared by every device model, and the model."""
 
     g_min: float = spec(2e-6, lo=0, doc="S, lowest programmable conductance (HRS)")
     g_max: float = spec(100e-6, lo=0, lo_open=True, doc="S, highest conductance (LRS)")
     levels: int | None = spec(16, lo=2, hi=1 << 20,
                               doc="distinguishable conductance levels; null = continuous")
-    d2d_sigma: float = spec(0.0, lo=0, hi=1,
-                            doc="device-to-device variation: fixed per-cell relative spread "
-                                "of the pulse step size")
     stuck_at: float = spec(0.0, lo=0, hi=1,
                            doc="fraction of cells stuck (SA0 at g_min, SA1 at g_max)")
     sa1_share: float = spec(0.5, lo=0, hi=1, doc="share of stuck cells that are SA1")
     update: UpdateConfig = spec(factory=UpdateConfig, doc="pulse update physics")
+    model: str = choice(DEVICES, "soft_bounded",
+                        doc="device model (snnx.hw.devices); its parameters sit beside it, "
+                            "under its name")
+    params: Mapping[str, Any] = blocks()
 
     def __post_init__(self) -> None:
         if self.g_min >= self.g_max:
@@ -80,7 +71,7 @@ class DeviceConfig:
                               f"{self.g_max:g})")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class ArrayConfig:
     """Physical array geometry and weight mapping."""
 
@@ -92,7 +83,7 @@ class ArrayConfig:
                              doc="g_max maps to headroom * max|W| at programming")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class PeripheryConfig:
     """Converters, bit slicing and input encoding."""
 
@@ -114,7 +105,7 @@ class PeripheryConfig:
     input_bit_serial: bool = spec(False, doc="feed inputs one bit plane per cycle (shift-add)")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class ParasiticsConfig:
     """Wire resistance of every physical array (DESIGN.md contract 2, snnx.hw.parasitics).
 
@@ -149,36 +140,26 @@ class ParasiticsConfig:
                                       f"r_col={self.r_col:g})")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class ProgrammingConfig:
-    """Writing target conductances."""
+    """Writing target conductances: the scheme (snnx.hw.programming) and its parameters."""
 
-    scheme: str = spec("verify", choices=("one_shot", "verify"),
-                       doc="one_shot: one noisy write; verify: iterative program-and-verify")
-    max_iters: int = spec(8, lo=1, hi=1000, doc="verify iterations at most")
-    tolerance: float = spec(0.5, lo=0, lo_open=True, hi=100,
-                            doc="verify stops for a cell within tolerance * step of target")
+    scheme: str = choice(PROGRAMMING, "verify",
+                         doc="one_shot: one noisy write; verify: iterative program-and-verify")
+    params: Mapping[str, Any] = blocks()
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class NoiseConfig:
-    """Stochastic errors. sigma values are fractions of (g_max - g_min) unless stated."""
+    """Stochastic errors: programming error (persists) and read noise (every read anew)."""
 
-    prog_sigma: float = spec(0.0, lo=0, hi=1, doc="one-shot programming error std")
-    read_sigma: float = spec(0.0, lo=0, hi=1, doc="per-read conductance noise std (constant)")
-    read_sigma_rel: float = spec(0.0, lo=0, hi=1,
-                                 doc="per-read noise std proportional to G (fraction of G)")
-    thermal_shot_bw: float = spec(0.0, lo=0,
-                                  doc="Hz; >0 adds thermal+shot read noise "
-                                      "sigma_G = sqrt(G f (4kT + 2qV))/V")
-    temperature: float = spec(300.0, lo=0, lo_open=True, doc="K, for thermal noise")
-    out_sigma0: float = spec(0.0, lo=0, hi=1,
-                             doc="output-referred noise std, fraction of ADC full scale")
-    out_sigma1: float = spec(0.0, lo=0, hi=1,
-                             doc="output-referred noise std proportional to |output|")
+    prog_sigma: float = spec(0.0, lo=0, hi=1,
+                             doc="one-shot programming error std, fraction of g_max - g_min")
+    read: Mapping[str, Any] = plugins(NOISE, doc="read-noise models by name (snnx.hw.noise), "
+                                                 "each with its parameters; their variances add")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class CostConfig:
     """Per-operation energy (J), latency (s) and area (m^2)."""
 
@@ -197,7 +178,7 @@ class CostConfig:
     cell_area_f2: float = spec(4.0, lo=1, doc="cell area in F^2 (4 crossbar, 12+ 1T1R)")
 
 
-@dataclasses.dataclass(**_KW)
+@dataclasses.dataclass(**KW)
 class HWConfig:
     """A complete hardware model."""
 
@@ -223,115 +204,26 @@ class HWConfig:
         return to_dict(self)
 
     @property
+    def device_params(self) -> Any:
+        """The Params of the chosen device model."""
+        return chosen(self.device, "model")
+
+    @property
+    def programming_params(self) -> Any:
+        """The Params of the chosen programming scheme (None when it has none)."""
+        return chosen(self.programming, "scheme")
+
+    @property
     def is_ideal(self) -> bool:
         """True when a tile built from this model is an exact matmul."""
-        d, p, n = self.device, self.periphery, self.noise
-        return (d.levels is None and d.stuck_at == 0 and d.d2d_sigma == 0
+        d, p = self.device, self.periphery
+        return (d.levels is None and d.stuck_at == 0
+                and DEVICES.get(d.model).is_ideal(self.device_params)
                 and p.dac_bits is None and p.adc_bits is None and p.weight_bits is None
                 and not p.input_bit_serial and self.parasitics.model == "none"
-                and n.prog_sigma == 0 and n.read_sigma == 0 and n.read_sigma_rel == 0
-                and n.thermal_shot_bw == 0 and n.out_sigma0 == 0 and n.out_sigma1 == 0
-                and d.update.c2c_sigma == 0 and d.update.beta_pot == 0
-                and d.update.beta_dep == 0 and d.update.dep_ratio == 1)
-
-
-# ----------------------------------------------------------------------------------- loading
-
-def presets_dir() -> Path:
-    """The folder holding the shipped presets (repository ``hw_models/`` or the installed copy)."""
-    found = shipped_dir("hw_models", "snnx.presets")
-    if found is None:  # pragma: no cover - broken installation
-        raise ConfigError("hw: the shipped presets (snnx.presets) are missing from this install")
-    return found
-
-
-def list_presets() -> list[str]:
-    """Names of the shipped presets."""
-    return sorted(p.stem for p in presets_dir().glob("*.yaml"))
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"hw: {path} is not valid YAML ({e.__class__.__name__})") from None
-    except OSError as e:
-        raise ConfigError(f"hw: cannot read {path} ({e.strerror})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"hw: {path} must hold a mapping at top level")
-    return data
-
-
-def resolve_preset(name_or_path: str | Path) -> Path:
-    """Path of a preset given by name (``rram_generic``) or by an existing file path."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    cand = presets_dir() / (p.name if p.suffix else p.name + ".yaml")
-    if cand.is_file() and (p.parent == Path(".")):
-        return cand
-    import difflib
-
-    names = list_presets()
-    close = difflib.get_close_matches(str(name_or_path), names, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise ConfigError(f"hw: unknown preset or missing file {str(name_or_path)!r}{hint} "
-                      f"(presets: {', '.join(names)})")
+                and self.noise.prog_sigma == 0 and not self.noise.read)
 
 
 def from_dict(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> HWConfig:
     """Build and validate an HWConfig from a nested mapping plus dotted-key overrides."""
-    merged = dict(data)
-    for key, value in (overrides or {}).items():
-        if isinstance(value, Mapping) and "." not in key:
-            for sub, v in _flatten(value, key).items():
-                merged = set_path(merged, sub, v)
-        else:
-            merged = set_path(merged, key, value)
-    return build(HWConfig, merged)
-
-
-def _flatten(d: Mapping, prefix: str) -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key))
-        else:
-            out[key] = v
-    return out
-
-
-def load(name_or_path: str | Path | HWConfig | Mapping = "rram_generic",
-         **overrides: Any) -> HWConfig:
-    """Load a hardware model.
-
-    Args:
-        name_or_path: a preset name in ``hw_models/`` (``"rram_generic"``), a YAML path,
-            a mapping, or an HWConfig (overrides are applied on top).
-        **overrides: dotted keys (``**{"periphery.adc_bits": 6}``) or sections as dicts
-            (``noise={"read_sigma": 0.02}``).
-
-    Returns:
-        A validated, frozen :class:`HWConfig`.
-
-    Raises:
-        ConfigError: unknown preset, unreadable file, unknown key, wrong type or value out of
-            range; the message names the dotted key path.
-    """
-    if isinstance(name_or_path, HWConfig):
-        return name_or_path.replace(**overrides) if overrides else name_or_path
-    if isinstance(name_or_path, Mapping):
-        return from_dict(name_or_path, overrides)
-    data = _read_yaml(resolve_preset(name_or_path))
-    return from_dict(data, overrides)
-
-
-def describe(cfg: HWConfig) -> list[tuple[str, Any, str]]:
-    """(dotted key, value, doc) rows for every leaf field of a config."""
-    flat = _flatten(to_dict(cfg), "")
-    rows = []
-    for key, _default, doc in field_docs(HWConfig):
-        rows.append((key, flat.get("." + key), doc))
-    return rows
+    return build(HWConfig, merge(data, overrides or {}))

@@ -1,182 +1,161 @@
-"""CostLedger: counted crossbar operations -> energy (J), latency (s) and area (m^2).
+"""Cost model of one tile: turns what the engine did into ledger entries (no Tile import).
 
-The engine (:class:`snnx.hw.tile.Tile`) reports every operation it performs with
-:meth:`CostLedger.add` — a count, the energy it cost and the latency it took — using the
-per-operation numbers of the hardware model (:class:`snnx.hw.config.CostConfig`). Several
-tiles may share one ledger (a whole network), so that a learning rule's cost is one sum.
+Model (METHODS.md 0.6, numbers from the preset's ``cost`` block):
 
-Latency composes in two ways (DESIGN.md contract 1):
-
-* sequential (default): latencies add up;
-* parallel: inside ``with ledger.parallel():`` each ``with ledger.branch():`` block (or each
-  bare ``add`` call) is one branch, and the block costs the *longest* branch.
-
-Area is static: each tile registers the silicon it needs (cells, ADCs, DACs; transposed-read
-periphery only once a transposed read happens).
-
-Example:
-    >>> led = CostLedger()
-    >>> with led.parallel():
-    ...     led.add("adc", 10, energy_j=1e-12, latency_s=2e-9)
-    ...     led.add("adc", 10, energy_j=1e-12, latency_s=5e-9)
-    >>> led.latency_s
-    5e-09
+* Area: cells ``2 R C rows cols * cell_area_f2 * F^2`` (differential pair of arrays per grid
+  position); one ADC per ``adc_share`` columns, ``adc_area_8b * 2^(bits-8)`` each; one
+  wordline driver (DAC) per row. Transposed reads add row-side ADCs and column-side drivers,
+  registered on the first transposed read.
+* Read: DAC conversions ``B * cycles * in * C`` at ``e_dac_bit`` per bit (1 bit when
+  bit-serial); cell energy ``sum V_i^2 G_ij t_read`` computed exactly from the drive
+  vectors and the row sums of G; ADC conversions ``B * cycles * R * out_cols`` (forward) or
+  ``B * cycles * C * in`` (transposed) at ``adc_fom * 2^bits``; digital shift-add per partial
+  sum. Arrays run in parallel, vectors and cycles in sequence:
+  ``latency = B * cycles * (t_dac + t_read + adc_share * t_adc) + B * t_digital``.
+* Update: ``e_pulse`` per pulse; row-parallel writing, so the latency of an array is the sum
+  over its rows of the largest pulse count in the row (arrays in parallel: the max);
+  computing the pulse counts costs ``B * in * out`` digital multiply-adds.
+* Programming: pulses as above; verify reads cost one cell read and one ADC conversion each.
+Ideal converters (bits null) are costed as 8-bit ones.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections import defaultdict
-from typing import Iterator
+import math
+import torch
 
-# Operation names used by the engine, in report order.
-OPS = ("dac", "cell_read", "adc", "dac_t", "cell_read_t", "adc_t", "digital", "pulse",
-       "verify_read", "xor_mux")
+from snnx.hw.layout import Layout
+from snnx.hw.ledger import CostLedger
+from snnx.hw.programming import ProgramStats
 
 
-class CostLedger:
-    """Accumulates counts, energy and latency of crossbar operations.
+class TileCost:
+    """Per-tile cost model writing into a (possibly shared) ledger.
 
-    Attributes:
-        counts: op name -> number of operations (e.g. ADC conversions, cell pulses).
-        energy: op name -> J.
-        latency_s: total latency in s (sequential sum, parallel blocks as max).
-        area: component name -> m^2 (registered once per owner).
+    Args:
+        layout: the tile's :class:`~snnx.hw.layout.Layout` (geometry and hardware model).
+        ledger: where the costs go (one ledger may serve a whole network).
+        name: the tile's name in the ledger's area table (made unique).
     """
 
-    def __init__(self) -> None:
-        self.counts: dict[str, float] = defaultdict(float)
-        self.energy: dict[str, float] = defaultdict(float)
-        self.latency_by_op: dict[str, float] = defaultdict(float)
-        self.latency_s: float = 0.0
-        self.area: dict[str, float] = {}
-        self._frames: list[list[float]] = []  # open parallel blocks: branch latencies
-        self._branch_open: list[bool] = []
+    def __init__(self, layout: Layout, ledger: CostLedger, name: str) -> None:
+        self.layout = layout
+        self.ledger = ledger
+        self.name = ledger.unique_key(name)
+        self._t_area = False
+        hw = layout.hw
+        c, a = hw.cost, hw.array
+        grid = layout.n_row_blocks * layout.n_col_blocks
+        self.ledger.register_area(f"{self.name}/cells", 2 * grid * a.rows * a.cols
+                                  * c.cell_area_f2 * c.feature_size ** 2)
+        self.ledger.register_area(f"{self.name}/adc", grid * math.ceil(a.cols / hw.periphery.adc_share)
+                                  * self._adc_area())
+        self.ledger.register_area(f"{self.name}/dac", grid * a.rows * c.dac_area)
 
-    # ------------------------------------------------------------------ recording
-    def add(self, op: str, count: float, energy_j: float = 0.0, latency_s: float = 0.0) -> None:
-        """Record ``count`` operations of kind ``op`` costing ``energy_j`` and ``latency_s``."""
-        self.counts[op] += float(count)
-        self.energy[op] += float(energy_j)
-        self.latency_by_op[op] += float(latency_s)
-        self._add_latency(float(latency_s))
+    # ------------------------------------------------------------------ helpers
+    def _adc_bits(self) -> int:
+        b = self.layout.hw.periphery.adc_bits
+        return 8 if b is None else b
 
-    def _add_latency(self, t: float) -> None:
-        if not self._frames:
-            self.latency_s += t
-        elif self._branch_open[-1]:
-            self._frames[-1][-1] += t
+    def _adc_area(self) -> float:
+        return self.layout.hw.cost.adc_area_8b * 2.0 ** (self._adc_bits() - 8)
+
+    def _e_adc(self) -> float:
+        return self.layout.hw.cost.adc_fom * 2.0 ** self._adc_bits()
+
+    def _e_dac(self) -> float:
+        p = self.layout.hw.periphery
+        bits = 1 if p.input_bit_serial else (8 if p.dac_bits is None else p.dac_bits)
+        return self.layout.hw.cost.e_dac_bit * bits
+
+    def _register_transposed(self) -> None:
+        if self._t_area:
+            return
+        t, hw = self.layout, self.layout.hw
+        a = hw.array
+        grid = t.n_row_blocks * t.n_col_blocks
+        self.ledger.register_area(f"{self.name}/adc_t", grid * math.ceil(a.rows / hw.periphery.adc_share)
+                                  * self._adc_area())
+        self.ledger.register_area(f"{self.name}/dac_t", grid * a.cols * hw.cost.dac_area)
+        self._t_area = True
+
+    def _blocked_max_rowsum(self, rows_n: torch.Tensor) -> float:
+        """rows_n (2, in): per-row pulse steps -> latency steps (max over arrays of row sums)."""
+        rows = self.layout.hw.array.rows
+        R = self.layout.n_row_blocks
+        pad = R * rows - rows_n.shape[-1]
+        blk = torch.nn.functional.pad(rows_n, (0, pad)).view(rows_n.shape[0], R, rows)
+        return float(blk.sum(-1).max())
+
+    # ------------------------------------------------------------------ events
+    def read(self, B: int, cycles: int, e_cell: float, transposed: bool) -> None:
+        """Book one (transposed) read of B vectors over ``cycles`` drive cycles.
+
+        Args:
+            e_cell: energy dissipated in the cells (J), computed exactly by the read cache.
+        """
+        t, hw = self.layout, self.layout.hw
+        c, p = hw.cost, hw.periphery
+        if transposed:
+            self._register_transposed()
+            drive, other_blocks, sensed, sense_blocks = (t.n_cols, t.n_row_blocks,
+                                                         t.in_features, t.n_col_blocks)
+            out_len, suffix = t.in_features, "_t"
         else:
-            self._frames[-1].append(t)
+            drive, other_blocks, sensed, sense_blocks = (t.in_features, t.n_col_blocks,
+                                                         t.n_cols, t.n_row_blocks)
+            out_len, suffix = t.out_features, ""
+        bc = B * cycles
+        n_dac = bc * drive * other_blocks
+        n_adc = bc * sense_blocks * sensed
+        n_dig = bc * sense_blocks * out_len
+        self.ledger.add("dac" + suffix, n_dac, n_dac * self._e_dac(), bc * c.t_dac)
+        self.ledger.add("cell_read" + suffix, bc * 2 * t.in_features * t.n_cols, e_cell,
+                        bc * c.t_read)
+        self.ledger.add("adc" + suffix, n_adc, n_adc * self._e_adc(), bc * p.adc_share * c.t_adc)
+        self.ledger.add("digital", n_dig, n_dig * c.e_digital, B * c.t_digital)
 
-    @contextlib.contextmanager
-    def parallel(self) -> Iterator["CostLedger"]:
-        """Operations recorded inside run in parallel: the block costs its longest branch."""
-        self._frames.append([])
-        self._branch_open.append(False)
-        try:
-            yield self
-        finally:
-            branches = self._frames.pop()
-            self._branch_open.pop()
-            self._add_latency(max(branches, default=0.0))
+    def update_sparse(self, row_idx: torch.Tensor | None, n: torch.Tensor | None, pulses: float,
+                      cells: int, batch: int) -> None:
+        """Book an outer-product update.
 
-    @contextlib.contextmanager
-    def branch(self) -> Iterator["CostLedger"]:
-        """Inside :meth:`parallel`: everything recorded in this block is one sequential branch."""
-        if not self._frames:
-            yield self
-            return
-        if self._branch_open[-1]:  # nested branch: just part of the enclosing one
-            yield self
-            return
-        self._frames[-1].append(0.0)
-        self._branch_open[-1] = True
-        try:
-            yield self
-        finally:
-            self._branch_open[-1] = False
+        Args:
+            row_idx: for each pulsed cell, its row index in the stacked (G+ rows, G- rows)
+                numbering ``side * in + row``; None when no cell was pulsed.
+            n: pulses of each pulsed cell.
+            pulses: total pulses. cells: pulsed cells. batch: rows of x and d.
+        """
+        t, c = self.layout, self.layout.hw.cost
+        steps = 0.0
+        if row_idx is not None and cells:
+            rowmax = torch.zeros(2 * t.in_features, dtype=n.dtype, device=n.device)
+            rowmax.scatter_reduce_(0, row_idx, n, reduce="amax")
+            steps = self._blocked_max_rowsum(rowmax.view(2, t.in_features))
+        macs = batch * t.in_features * t.n_cols
+        self.ledger.add("digital", macs, macs * c.e_digital, c.t_digital)
+        self.ledger.add("pulse", pulses, pulses * c.e_pulse, steps * c.t_pulse)
+        self.ledger.add("cells_updated", cells)
 
-    def register_area(self, key: str, m2: float) -> None:
-        """Register a static silicon area (overwrites the same key, never double counts)."""
-        self.area[key] = float(m2)
+    def program(self, stats: ProgramStats) -> None:
+        """Book a programming event."""
+        hw = self.layout.hw
+        c = hw.cost
+        rs = stats.row_steps
+        if rs is None:
+            steps = 0.0
+        elif rs.dim() == 2:  # whole-array write: rows in sequence, arrays in parallel
+            steps = self._blocked_max_rowsum(rs)
+        else:  # scattered cells (refresh, digital update): pessimistically sequential
+            steps = float(rs.sum())
+        self.ledger.add("pulse", stats.pulses, stats.pulses * c.e_pulse, steps * c.t_pulse)
+        self.ledger.add("cells_written", stats.cells_written)
+        if stats.verify_reads:
+            g_mid = 0.5 * (hw.device.g_min + hw.device.g_max)
+            e = stats.verify_reads * (hw.periphery.v_read ** 2 * g_mid * c.t_read + self._e_adc())
+            lat = stats.iterations * hw.array.rows * (c.t_read + hw.periphery.adc_share * c.t_adc)
+            self.ledger.add("verify_read", stats.verify_reads, e, lat)
 
-    def unique_key(self, name: str) -> str:
-        """A tile name not yet used for area in this ledger (``name``, ``name#2``, ...)."""
-        taken = {k.split("/")[0] for k in self.area}
-        if name not in taken:
-            return name
-        i = 2
-        while f"{name}#{i}" in taken:
-            i += 1
-        return f"{name}#{i}"
-
-    # ------------------------------------------------------------------ reading
-    @property
-    def energy_j(self) -> float:
-        """Total energy in J."""
-        return float(sum(self.energy.values()))
-
-    @property
-    def area_m2(self) -> float:
-        """Total registered area in m^2."""
-        return float(sum(self.area.values()))
-
-    def area_by_component(self) -> dict[str, float]:
-        """Area summed by component (cells, adc, dac, adc_t, dac_t, ...) over all owners."""
-        out: dict[str, float] = defaultdict(float)
-        for key, v in self.area.items():
-            out[key.split("/")[-1]] += v
-        return dict(out)
-
-    def snapshot(self) -> dict:
-        """A copy of the current totals (for per-step differences)."""
-        return {"counts": dict(self.counts), "energy": dict(self.energy),
-                "latency_s": self.latency_s, "latency_by_op": dict(self.latency_by_op)}
-
-    def since(self, snap: dict) -> dict:
-        """Totals accumulated since ``snap`` (from :meth:`snapshot`)."""
-        return {
-            "counts": {k: v - snap["counts"].get(k, 0.0) for k, v in self.counts.items()},
-            "energy": {k: v - snap["energy"].get(k, 0.0) for k, v in self.energy.items()},
-            "latency_s": self.latency_s - snap["latency_s"],
-            "latency_by_op": {k: v - snap["latency_by_op"].get(k, 0.0)
-                              for k, v in self.latency_by_op.items()},
-        }
-
-    def summary(self) -> dict:
-        """Report-ready dict: totals and the split by operation / component."""
-        return {
-            "energy_j": self.energy_j,
-            "latency_s": self.latency_s,
-            "area_m2": self.area_m2,
-            "energy_by_op": {k: v for k, v in self.energy.items() if v},
-            "latency_by_op": {k: v for k, v in self.latency_by_op.items() if v},
-            "counts": {k: v for k, v in self.counts.items() if v},
-            "area_by_component": self.area_by_component(),
-        }
-
-    def reset(self) -> None:
-        """Zero counts, energy and latency (area stays: the silicon is still there)."""
-        self.counts.clear()
-        self.energy.clear()
-        self.latency_by_op.clear()
-        self.latency_s = 0.0
-
-    def state_dict(self) -> dict:
-        """Everything needed to restore the ledger."""
-        return {"counts": dict(self.counts), "energy": dict(self.energy),
-                "latency_by_op": dict(self.latency_by_op), "latency_s": self.latency_s,
-                "area": dict(self.area)}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore from :meth:`state_dict`."""
-        self.counts = defaultdict(float, state["counts"])
-        self.energy = defaultdict(float, state["energy"])
-        self.latency_by_op = defaultdict(float, state.get("latency_by_op", {}))
-        self.latency_s = float(state["latency_s"])
-        self.area = dict(state["area"])
-
-    def __repr__(self) -> str:
-        return (f"CostLedger(energy={self.energy_j:.3e} J, latency={self.latency_s:.3e} s, "
-                f"area={self.area_m2 * 1e6:.4f} mm^2)")
+    def digital(self, n_ops: int) -> None:
+        """Book ``n_ops`` digital multiply-adds."""
+        c = self.layout.hw.cost
+        self.ledger.add("digital", n_ops, n_ops * c.e_digital, c.t_digital)

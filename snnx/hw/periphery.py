@@ -9,6 +9,9 @@ column current.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 
 
@@ -90,3 +93,43 @@ def slice_weights(mag: torch.Tensor, weight_bits: int, bits_per_cell: int) -> to
     base = 1 << bits_per_cell
     shifts = torch.arange(s, device=mag.device) * bits_per_cell
     return (mag.unsqueeze(-1) >> shifts) & (base - 1)
+
+
+def encode(x: torch.Tensor, p: Any, name: str = "x") -> tuple[torch.Tensor, Any,
+                                                               torch.Tensor | None]:
+    """Input scaling and DAC of inputs x (B, n) for periphery settings ``p``.
+
+    Each input vector is scaled by its own max|x| (``abs_max``, a digital step) or by the
+    fixed full scale ``x_max`` (``fixed``, clipped), then passes the DAC.
+
+    Returns:
+        (codes, scale, plane_weights): drive codes (V*B, n) -- integers in [-q, q] for a
+        q-level DAC (q = 2^(bits-1) - 1), the scaled inputs themselves for an ideal DAC, or
+        0/1 planes when bit-serial (V planes, weighted by ``plane_weights``) --, the scale
+        ((B, 1) tensor or a float) and the plane weights (or None).
+
+    Raises:
+        ShapeError: NaN or inf in x where the codes would hide it (fixed scaling and
+            bit-serial planes; elsewhere the read energy reveals it before any state changes).
+    """
+    from snnx.errors import ShapeError
+
+    if p.input_scaling == "abs_max":
+        s = x.abs().amax(1, keepdim=True)
+        if p.input_bit_serial and not math.isfinite(float(s.max())):
+            raise ShapeError(f"{name}: contains NaN or inf")
+        s.clamp_(min=torch.finfo(x.dtype).tiny)
+        xs = x / s
+    else:
+        if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+            raise ShapeError(f"{name}: contains NaN or inf")
+        s = p.x_max
+        xs = (x / s).clamp(-1.0, 1.0)
+    if p.input_bit_serial:
+        bits = p.dac_bits if p.dac_bits is not None else 8
+        planes, w = bit_planes(dac(xs, bits), bits)
+        return planes.reshape(-1, x.shape[1]), s, w
+    if p.dac_bits is None:
+        return xs, s, None
+    q = float(max((1 << (p.dac_bits - 1)) - 1, 1))
+    return xs.mul_(q).round_(), s, None

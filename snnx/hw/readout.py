@@ -29,24 +29,22 @@ plain first_order was not used).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 
 from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
-
-if TYPE_CHECKING:  # pragma: no cover
-    from snnx.hw.tile import Tile
+from snnx.hw.config import HWConfig
+from snnx.hw.layout import Layout
+from snnx.hw.noise import read_noise
 
 
 class ReadCache:
     """Precomputed read model for one direction of one tile.
 
     Args:
-        tile: the tile.
+        hw: the hardware model.
         Wn: (K, M) normalised conductance difference (G+_eff - G-_eff)/range, physical order,
             K = driven lines, M = sensed lines.
         S: (K, M) state-dependent noise variance (normalised) or None.
@@ -56,10 +54,9 @@ class ReadCache:
             ``adc_clip * blk`` full cells.
     """
 
-    def __init__(self, tile: "Tile", Wn: torch.Tensor, S: torch.Tensor | None,
+    def __init__(self, hw: HWConfig, Wn: torch.Tensor, S: torch.Tensor | None,
                  gsum: torch.Tensor, blk: int) -> None:
-        hw = tile.hw
-        p, n = hw.periphery, hw.noise
+        p, noise = hw.periphery, read_noise(hw)
         self.K, self.M = Wn.shape
         self.blk = blk
         self.nblk = -(-self.K // blk)
@@ -74,8 +71,7 @@ class ReadCache:
         Wp = F.pad(Wk, (0, 0, 0, pad)) if pad else Wk
         self.W = Wp  # (nblk*blk, M); blocks are views
         self.Wb = Wp.view(self.nblk, blk, self.M) if self.nblk > 1 else None
-        a, _, _ = dev.read_noise_var(hw)
-        self.noise_k = math.sqrt(2.0 * a) * k
+        self.noise_k = math.sqrt(2.0 * noise.a) * k
         if S is not None:
             Sk = (S * (k * k)).contiguous()
             Sp = F.pad(Sk, (0, 0, 0, pad)) if pad else Sk
@@ -83,8 +79,8 @@ class ReadCache:
             self.Sb = Sp.view(self.nblk, blk, self.M) if self.nblk > 1 else None
         else:
             self.S = self.Sb = None
-        self.o0 = n.out_sigma0 * fs / self.lsb
-        self.o1 = n.out_sigma1
+        self.o0 = noise.o0 * fs / self.lsb
+        self.o1 = noise.o1
         # read energy per unit of (DAC code)^2 on a line: V^2 G t_read
         self.e_factor = p.v_read ** 2 * hw.cost.t_read / (self.q * self.q)
         self.e_line = gsum * self.e_factor
@@ -160,12 +156,12 @@ class ReadCache:
         self.sqrt_e.index_copy_(0, line, self.e_line.index_select(0, line).sqrt())
 
 
-def _per_array(tile: "Tile", G: torch.Tensor, model: str) -> torch.Tensor:
-    """G_eff (2, in, n_cols) of every physical array of ``tile`` for conductances G (same
-    shape, physical order) under ``model``."""
+def _per_array(hw: HWConfig, G: torch.Tensor, model: str) -> torch.Tensor:
+    """G_eff (2, in, n_cols) of every physical array for conductances G (same shape,
+    physical order) under ``model``."""
     from snnx.hw import parasitics as pr
 
-    par, rows, cols = tile.hw.parasitics, tile.hw.array.rows, tile.hw.array.cols
+    par, rows, cols = hw.parasitics, hw.array.rows, hw.array.cols
     out = torch.empty_like(G)
     for s in range(G.shape[0]):
         for r0 in range(0, G.shape[1], rows):
@@ -175,8 +171,18 @@ def _per_array(tile: "Tile", G: torch.Tensor, model: str) -> torch.Tensor:
     return out
 
 
-def effective(tile: "Tile") -> torch.Tensor:
-    r"""G_eff (2, in, n_cols) in S, physical order, that reads of ``tile`` see now.
+def effective(hw: HWConfig, G: torch.Tensor, anchor: dict | None,
+              n_updates: int) -> tuple[torch.Tensor, dict | None]:
+    r"""G_eff (2, in, n_cols) in S, physical order, that reads of conductances G see now.
+
+    Args:
+        hw: the hardware model (``parasitics`` block, array size).
+        G: (2, in, n_cols) programmed conductances, physical order.
+        anchor: the last exact solve ``{"at", "exact", "fo"}`` or None (after programming).
+        n_updates: updates the tile has applied so far.
+
+    Returns:
+        (G_eff, anchor): the new anchor when this call solved exactly, else the given one.
 
     Policy (``hw.parasitics``; k = ``refresh_every``):
 
@@ -199,41 +205,38 @@ def effective(tile: "Tile") -> torch.Tensor:
       step of 1 % of the range on every cell: 0.006-0.07 %. The increment degrades at
       extreme NF (> 100 %, where the first-order slope is far off); choose k = 1 there.
 
-    The result is cached on the tile until the conductances change; the anchor is part of
-    the tile's state_dict, so a resumed run reads exactly as an uninterrupted one.
+    The tile caches the result until its conductances change; the anchor is part of the
+    tile's state_dict, so a resumed run reads exactly as an uninterrupted one.
     """
-    par = tile.hw.parasitics
-    G = tile._G
+    par = hw.parasitics
     if par.model == "first_order":
-        return _per_array(tile, G, "first_order")
-    a = tile._pr_anchor
-    if a is None or tile.n_updates - a["at"] >= par.refresh_every:
-        exact = _per_array(tile, G, "exact")
-        fo = None if par.refresh_every == 1 else _per_array(tile, G, "first_order")
-        tile._pr_anchor = {"at": tile.n_updates, "exact": exact, "fo": fo}
-        return exact
-    return a["exact"] + (_per_array(tile, G, "first_order") - a["fo"])
+        return _per_array(hw, G, "first_order"), anchor
+    if anchor is None or n_updates - anchor["at"] >= par.refresh_every:
+        exact = _per_array(hw, G, "exact")
+        fo = None if par.refresh_every == 1 else _per_array(hw, G, "first_order")
+        return exact, {"at": n_updates, "exact": exact, "fo": fo}
+    return anchor["exact"] + (_per_array(hw, G, "first_order") - anchor["fo"]), anchor
 
 
-def build(tile: "Tile", transposed: bool) -> ReadCache:
-    """Build the read cache of a tile for one direction from its effective conductances."""
-    hw = tile.hw
-    Ge = tile._effective()
+def build(layout: Layout, Ge: torch.Tensor, transposed: bool) -> ReadCache:
+    """The read cache of one direction for effective conductances Ge (2, in, n_cols),
+    physical order, of a tile with ``layout``."""
+    hw = layout.hw
     r = dev.g_range(hw)
     Wn = (Ge[0] - Ge[1]) / r
-    S = dev.state_noise_matrix(Ge[0], Ge[1], hw)
+    S = read_noise(hw).pair(Ge[0] / r, Ge[1] / r)
     if transposed:
-        c = ReadCache(tile, Wn.t(), None if S is None else S.t(), Ge.sum(dim=(0, 1)),
+        c = ReadCache(hw, Wn.t(), None if S is None else S.t(), Ge.sum(dim=(0, 1)),
                       hw.array.cols)
-        c.out_scale = tile._col_significance()[: tile.n_slices] * c.lsb
-        c.inv_perm = None if tile.row_perm is None else torch.argsort(tile.row_perm)
-        if tile.n_slices == 1:
+        c.out_scale = layout.significance()[: layout.n_slices] * c.lsb
+        c.inv_perm = None if layout.row_perm is None else torch.argsort(layout.row_perm)
+        if layout.n_slices == 1:
             c.scale_uniform = float(c.out_scale[0])
         return c
-    c = ReadCache(tile, Wn, S, Ge.sum(dim=(0, 2)), hw.array.rows)
-    sig = tile._col_significance()
-    c.out_scale = (sig if tile.col_perm is None else sig[tile.col_perm]) * c.lsb
-    c.inv_perm = None if tile.col_perm is None else torch.argsort(tile.col_perm)
-    if tile.n_slices == 1:  # multi-level cells: every column has the same significance
+    c = ReadCache(hw, Wn, S, Ge.sum(dim=(0, 2)), hw.array.rows)
+    sig = layout.significance()
+    c.out_scale = (sig if layout.col_perm is None else sig[layout.col_perm]) * c.lsb
+    c.inv_perm = None if layout.col_perm is None else torch.argsort(layout.col_perm)
+    if layout.n_slices == 1:  # multi-level cells: every column has the same significance
         c.scale_uniform = float(sig[0]) * c.lsb
     return c

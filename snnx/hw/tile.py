@@ -49,12 +49,15 @@ import torch
 from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
-from snnx.hw.config import HWConfig, load
-from snnx.hw.cost import CostLedger
 from snnx.hw import readout, update
-from snnx.hw.programming import ProgramStats, program_one_shot, program_verify
+from snnx.hw.config import HWConfig
+from snnx.hw.cost import TileCost
+from snnx.hw.layout import Layout
+from snnx.hw.ledger import CostLedger
+from snnx.hw.presets import load
+from snnx.hw.programming import ProgramStats, program
 from snnx.hw.rng import RandomSource
-from snnx.hw.tile_cost import TileCost
+from snnx.config.seeds import derive
 
 
 def _check_finite(t: torch.Tensor, name: str) -> None:
@@ -102,6 +105,10 @@ class Tile:
         name: name of the tile in the ledger's area table.
         pool_size: random-number pool length (see :mod:`snnx.hw.rng`); None = exact sampling.
 
+    Attributes:
+        layout: the public :class:`~snnx.hw.layout.Layout` (geometry, permutations, scale).
+        ledger: the :class:`CostLedger` every verb books into.
+
     Example:
         >>> import torch, snnx.hw as hw
         >>> W = torch.randn(10, 300)
@@ -122,22 +129,16 @@ class Tile:
         self.dtype = W.dtype if W.is_floating_point() else torch.float32
         self.device = W.device
         W = _as_matrix(W, "W", None, self.dtype, self.device)
-        self.out_features, self.in_features = int(W.shape[0]), int(W.shape[1])
-        p, a = self.hw.periphery, self.hw.array
-        self.n_slices = per.slice_count(p.weight_bits, p.bits_per_cell)
-        self.n_cols = self.out_features * self.n_slices
-        self.n_row_blocks = -(-self.in_features // a.rows)
-        self.n_col_blocks = -(-self.n_cols // a.cols)
+        self.layout = Layout(W.shape[0], W.shape[1], self.hw, device=self.device,
+                             dtype=self.dtype)
         self.seed = int(seed)
         self.gen = torch.Generator(device=self.device).manual_seed(self.seed)
-        self.rng = RandomSource(self.seed + 7919, self.device, self.dtype, pool_size)
-        shape = (2, self.in_features, self.n_cols)
+        self.rng = RandomSource(derive(self.seed, "tile.random"), self.device, self.dtype,
+                                pool_size)
+        shape = self.layout.cell_shape
         self.faults = dev.sample_faults(shape, self.hw, self.gen, self.device)
-        self.gain = dev.sample_d2d_gain(shape, self.hw, self.gen, self.device, self.dtype)
-        self.row_perm: torch.Tensor | None = None
-        self.col_perm: torch.Tensor | None = None
+        self.gain = dev.sample_variation(shape, self.hw, self.gen, self.device, self.dtype)
         self._G = torch.full(shape, self.hw.device.g_min, dtype=self.dtype, device=self.device)
-        self.w_max = 1.0
         self.n_updates = 0
         self._fwd: readout.ReadCache | None = None
         self._bwd: readout.ReadCache | None = None
@@ -145,73 +146,64 @@ class Tile:
         self._geff: torch.Tensor | None = None  #: G_eff of the current G (parasitics on)
         self._pr_anchor: dict | None = None  #: last exact solve (see readout.effective)
         self.ledger = ledger if ledger is not None else CostLedger()
-        self.cost = TileCost(self, self.ledger, name)
+        self.cost = TileCost(self.layout, self.ledger, name)
         self.program(W)
 
-    # ================================================================== geometry helpers
+    # ================================================================== geometry
     @property
     def shape(self) -> tuple[int, int]:
         """(out, in) of the logical matrix."""
-        return (self.out_features, self.in_features)
+        return self.layout.shape
+
+    @property
+    def out_features(self) -> int:
+        return self.layout.out_features
+
+    @property
+    def in_features(self) -> int:
+        return self.layout.in_features
+
+    @property
+    def n_cols(self) -> int:
+        """Logical (and physical) columns: out * slices."""
+        return self.layout.n_cols
+
+    @property
+    def n_slices(self) -> int:
+        return self.layout.n_slices
+
+    @property
+    def n_row_blocks(self) -> int:
+        return self.layout.n_row_blocks
+
+    @property
+    def n_col_blocks(self) -> int:
+        return self.layout.n_col_blocks
 
     @property
     def n_arrays(self) -> int:
         """Physical arrays used (both sides of the differential pair)."""
-        return 2 * self.n_row_blocks * self.n_col_blocks
+        return self.layout.n_arrays
+
+    @property
+    def w_max(self) -> float:
+        """Weight units of one full cell (set at programming)."""
+        return self.layout.w_max
+
+    @property
+    def row_perm(self) -> torch.Tensor | None:
+        return self.layout.row_perm
+
+    @property
+    def col_perm(self) -> torch.Tensor | None:
+        return self.layout.col_perm
 
     @property
     def conductances(self) -> torch.Tensor:
         """Programmed conductances (2, in, out*slices) in S, physical order (G+, G-)."""
         return self._G
 
-    def _col_significance(self) -> torch.Tensor:
-        """Per logical column (o, pos): weight units per normalised cell difference."""
-        p = self.hw.periphery
-        if self.n_slices == 1 and p.weight_bits is None:
-            return torch.full((self.n_cols,), self.w_max, dtype=self.dtype, device=self.device)
-        base = (1 << p.bits_per_cell) - 1
-        pos = torch.arange(self.n_slices, device=self.device)
-        k = self.n_slices - 1 - pos  # interleaved, MSB first
-        sig = (2.0 ** (p.bits_per_cell * k)).to(self.dtype) * base
-        sig = sig * self.w_max / ((1 << p.weight_bits) - 1)
-        return sig.repeat(self.out_features)
-
-    def _to_phys(self, T: torch.Tensor) -> torch.Tensor:
-        """Logical (..., in, n_cols) -> physical order."""
-        if self.row_perm is not None:
-            T = T.index_select(-2, self.row_perm)
-        if self.col_perm is not None:
-            T = T.index_select(-1, self.col_perm)
-        return T
-
-    def _to_logical(self, T: torch.Tensor) -> torch.Tensor:
-        """Physical (..., in, n_cols) -> logical order."""
-        if self.row_perm is not None:
-            T = T.index_select(-2, torch.argsort(self.row_perm))
-        if self.col_perm is not None:
-            T = T.index_select(-1, torch.argsort(self.col_perm))
-        return T
-
     # ================================================================== programming
-    def _targets(self, W: torch.Tensor) -> torch.Tensor:
-        """Target conductances (2, in, n_cols) in S, logical order, for weights W."""
-        hw = self.hw
-        r, gmin = dev.g_range(hw), hw.device.g_min
-        p = hw.periphery
-        Wt = W.t()
-        if p.weight_bits is None:
-            mag = dev.quantize_levels(Wt.abs() / self.w_max, hw.device.levels)
-        else:
-            full = (1 << p.weight_bits) - 1
-            q = torch.round(Wt.abs() / self.w_max * full).clamp_(0, full).to(torch.int64)
-            digits = per.slice_weights(q, p.weight_bits, p.bits_per_cell).flip(-1)
-            mag = (digits.to(self.dtype) / ((1 << p.bits_per_cell) - 1)).reshape(
-                self.in_features, self.n_cols)
-            Wt = Wt.repeat_interleave(self.n_slices, dim=1)
-        pos = (Wt > 0).to(self.dtype)
-        neg = (Wt < 0).to(self.dtype)
-        return torch.stack([gmin + r * mag * pos, gmin + r * mag * neg])
-
     def program(self, W: torch.Tensor) -> None:
         """(Re)program the tile to hold W (out, in) with the configured write scheme.
 
@@ -223,23 +215,20 @@ class Tile:
         if W.shape[0] != self.out_features:
             raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
         m = float(W.abs().max())
-        self.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
-        targets = self._to_phys(self._targets(W))
+        self.layout.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
+        targets = self.layout.to_phys(self.layout.targets(W))
         self._pr_anchor = None  # a (re)programming gets a fresh exact parasitics solve
         self._write(targets)
 
     def _write(self, targets: torch.Tensor, mask: torch.Tensor | None = None) -> ProgramStats:
-        """Write physical-order targets (all cells, or only the cells in ``mask``) and book
-        the cost."""
+        """Write physical-order targets (all cells, or only the cells in ``mask``) with the
+        configured scheme and book the cost."""
         gain, faults = self.gain, self.faults
         if mask is not None:  # program just the selected cells, as one flat vector
             targets = targets[mask]
             gain = None if gain is None else gain[mask]
             faults = None if faults is None else (faults[0][mask], faults[1][mask])
-        if self.hw.programming.scheme == "verify":
-            G, stats = program_verify(targets, self.hw, self.gen, gain, faults)
-        else:
-            G, stats = program_one_shot(targets, self.hw, self.gen)
+        G, stats = program(targets, self.hw, self.gen, gain, faults)
         dev.apply_faults(G, faults, self.hw)
         if mask is not None:
             full = self._G.clone()
@@ -266,23 +255,13 @@ class Tile:
                 weights the cells hold now (which carries their programming error along).
         """
         W = self.read_weight() if W is None else W
-        for name, perm, n in (("row_perm", row_perm, self.in_features),
-                              ("col_perm", col_perm, self.n_cols)):
-            if perm is not None:
-                perm = torch.as_tensor(perm, dtype=torch.int64, device=self.device)
-                if perm.shape != (n,) or not torch.equal(torch.sort(perm).values,
-                                                         torch.arange(n, device=self.device)):
-                    raise ShapeError(f"{name}: expected a permutation of range({n})")
-            setattr(self, name, perm)
+        self.layout.set_permutations(row_perm, col_perm)
         self.program(W)
 
     def read_weight(self) -> torch.Tensor:
         """The weights the cells hold now (out, in), in logical units (no read noise, no
         parasitics)."""
-        diff = self._to_logical(self._G[0] - self._G[1]) / dev.g_range(self.hw)
-        w = diff * self._col_significance()
-        w = w.view(self.in_features, self.out_features, self.n_slices).sum(-1)
-        return w.t().contiguous()
+        return self.layout.weights(self._G)
 
     # ================================================================== cached read model
     def _invalidate(self) -> None:
@@ -297,47 +276,24 @@ class Tile:
         if self.hw.parasitics.model == "none":
             return self._G
         if self._geff is None:
-            self._geff = readout.effective(self)
+            self._geff, self._pr_anchor = readout.effective(self.hw, self._G, self._pr_anchor,
+                                                            self.n_updates)
         return self._geff
 
     def _cache_for(self, transposed: bool) -> readout.ReadCache:
         if transposed:
             if self._bwd is None:
-                self._bwd = readout.build(self, transposed=True)
+                self._bwd = readout.build(self.layout, self._effective(), transposed=True)
             return self._bwd
         if self._fwd is None:
-            self._fwd = readout.build(self, transposed=False)
+            self._fwd = readout.build(self.layout, self._effective(), transposed=False)
         return self._fwd
 
     # ================================================================== reads
-    def _encode(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, Any,
-                                                            torch.Tensor | None]:
-        """Input scaling and DAC: returns (drive codes (V*B, n), scale, plane weights or None).
-
-        Codes are integers in [-q, q] for a q-level DAC (q = 2^(bits-1) - 1), the scaled
-        inputs themselves for an ideal DAC, or 0/1 planes when bit-serial.
-        """
-        p = self.hw.periphery
-        if p.input_scaling == "abs_max":
-            s = x.abs().amax(1, keepdim=True)
-            # NaN/inf in x turns x/s into NaN, which the read energy (computed before any
-            # state changes) reveals; bit planes hide NaN, so check them here
-            if p.input_bit_serial and not math.isfinite(float(s.max())):
-                raise ShapeError(f"{name}: contains NaN or inf")
-            s.clamp_(min=torch.finfo(x.dtype).tiny)
-            xs = x / s
-        else:
-            _check_finite(x, name)
-            s = p.x_max
-            xs = (x / s).clamp(-1.0, 1.0)
-        if p.input_bit_serial:
-            bits = p.dac_bits if p.dac_bits is not None else 8
-            planes, w = per.bit_planes(per.dac(xs, bits), bits)
-            return planes.reshape(-1, x.shape[1]), s, w
-        if p.dac_bits is None:
-            return xs, s, None
-        q = float(max((1 << (p.dac_bits - 1)) - 1, 1))
-        return xs.mul_(q).round_(), s, None
+    def encode(self, x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor, Any,
+                                                                  torch.Tensor | None]:
+        """Input scaling and DAC (:func:`snnx.hw.periphery.encode`) of (B, n) inputs."""
+        return per.encode(x, self.hw.periphery, name)
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward read: y = x W^T through DAC, arrays (read noise), ADC and shift-add.
@@ -353,7 +309,7 @@ class Tile:
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
         c = self._cache_for(False)
         B = x.shape[0]
-        X, s, pw = self._encode(x, "x")
+        X, s, pw = self.encode(x, "x")
         if self.row_perm is not None:
             X = X.index_select(1, self.row_perm)
         y, e_cell = c.drive(X, self.rng, "x")
@@ -389,7 +345,7 @@ class Tile:
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
         c = self._cache_for(True)
         B = d.shape[0]
-        D, s, pw = self._encode(d, "d")  # (V*B, out)
+        D, s, pw = self.encode(d, "d")  # (V*B, out)
         S = self.n_slices
         if S > 1:  # pass j drives the slice-position-j column of every output
             Dc = D.repeat_interleave(S, dim=1).view(-1, self.out_features, S)
@@ -432,10 +388,54 @@ class Tile:
             raise ShapeError(f"lr: expected a finite number >= 0, got {lr}")
         if lr == 0:
             return
+        B = x.shape[0]
         if self.hw.periphery.weight_bits is not None:
-            update.digital_update(self, x, d, lr)
+            tgt, changed = update.digital_targets(self.layout, self._G, self.rng, x, d, lr)
+            if bool(changed.any()):
+                self._write(tgt, mask=changed)
+            self.cost.digital(B * self.in_features * self.out_features)
+            self.n_updates += 1
+        elif dev.step_fraction(self.hw) is None:
+            self._G, touched = update.exact_update(self.layout, self._G, self.faults, x, d, lr)
+            self._invalidate()
+            rows = touched.any(1).to(self.dtype).repeat(2)
+            n = int(touched.sum())
+            self.cost.update_sparse(torch.arange(rows.numel(), device=self.device), rows,
+                                    float(n), n, B)
+            self.n_updates += 1
+            self._refresh()  # every update: keeps continuous (ideal) tiles exact indefinitely
         else:
-            update.analog_update(self, x, d, lr)
+            w = update.pulse_update(self.layout, self._G, self.gain, self.faults, self.rng,
+                                    x, d, lr)
+            if w.lin is None:
+                self.cost.update_sparse(None, None, 0.0, 0, B)
+                return
+            self._G.view(-1).index_copy_(0, w.lin, w.G_new)
+            self._patch_caches(w)
+            self.cost.update_sparse(w.row + w.side * self.in_features, w.pulses,
+                                    float(w.pulses.sum()), w.cells, B)
+            self.n_updates += 1
+            if self.n_updates % update.REFRESH_CHECK_EVERY == 0:
+                self._refresh()
+
+    def _patch_caches(self, w: update.SparseWrite) -> None:
+        """Patch the read caches after sparse writes, or drop them when that is not exact."""
+        self._patches += 1
+        caches = (self._fwd, self._bwd)
+        if (self._patches >= update.REBUILD_EVERY or self._geff is not None  # G_eff is stale
+                or any(c is not None and not c.incremental_ok for c in caches)):
+            self._invalidate()
+            return
+        if self._fwd is not None:
+            self._fwd.apply_delta(w.row * self.n_cols + w.col, w.d_diff, w.row, w.d_sum)
+        if self._bwd is not None:
+            self._bwd.apply_delta(w.col * self.in_features + w.row, w.d_diff, w.col, w.d_sum)
+
+    def _refresh(self) -> None:
+        """Re-program pairs whose two sides both run high (:func:`update.pairs_to_refresh`)."""
+        found = update.pairs_to_refresh(self.layout, self._G, self.faults)
+        if found is not None:
+            self._write(*found)
 
     # ================================================================== state
     def state_dict(self) -> dict:
@@ -461,13 +461,11 @@ class Tile:
             raise ShapeError(f"state: tile shape {tuple(state['shape'])} does not match "
                              f"{self.shape}")
         self._G = state["G"].to(self.device, self.dtype).clone()
-        self.w_max = float(state["w_max"])
+        self.layout.load_state_dict(state)
         self.n_updates = int(state["n_updates"])
         f = state["faults"]
         self.faults = None if f is None else (f[0].to(self.device), f[1].to(self.device))
         self.gain = None if state["gain"] is None else state["gain"].to(self.device, self.dtype)
-        self.row_perm = state["row_perm"]
-        self.col_perm = state["col_perm"]
         a = state.get("pr_anchor")  # absent in older states: re-solve exactly
         self._pr_anchor = None if a is None else {
             "at": int(a["at"]), "exact": a["exact"].to(self.device, self.dtype).clone(),

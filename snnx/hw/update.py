@@ -1,4 +1,4 @@
-"""Outer-product updates of a Tile as device pulses (METHODS.md section 0).
+"""Outer-product updates as device pulses (METHODS.md section 0): pure functions.
 
 ``W <- W - lr d^T x``: the target change of every cell pair, in units of one pulse step, is
 ``a = -lr (x^T d) / (w_max * step)``. Pulse counts use unbiased stochastic rounding,
@@ -8,25 +8,26 @@ a < 0 potentiates G- (one side per cell per update). The pulses go through the d
 (:func:`snnx.hw.device.apply_pulses`: soft bounds, device-to-device gain, cycle-to-cycle
 noise); stuck cells do not move.
 
-Only cells that receive pulses are touched (a flat index of them, then gathers and scatters),
-so the cost scales with the number of pulsed cells; the read caches are patched in place for
-those cells instead of being rebuilt. Pairs whose two sides both pass ``refresh_at`` of the
-range are re-programmed (checked every ``REFRESH_CHECK_EVERY`` updates).
+Only cells that receive pulses are touched (a flat index of them, then gathers), so the
+cost scales with the number of pulsed cells; :func:`pulse_update` returns a
+:class:`SparseWrite` that the tile scatters into its conductances and its read caches.
+:func:`pairs_to_refresh` finds pairs whose two sides both pass ``refresh_at`` of the range.
 
-Continuous-level devices without a pulse step (hw ``ideal``) take the exact analog update.
-Bit-sliced tiles update by digital read-modify-write of the cells whose digits change.
+Continuous-level devices without a pulse step (hw ``ideal``) take the exact analog update
+(:func:`exact_update`). Bit-sliced tiles update by digital read-modify-write of the cells
+whose digits change (:func:`digital_targets`).
+
+Nothing here imports the Tile: every function takes the layout and the state it needs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
 
 import torch
 
 from snnx.hw import device as dev
-
-if TYPE_CHECKING:  # pragma: no cover
-    from snnx.hw.tile import Tile
+from snnx.hw.layout import Layout
 
 #: how often (in updates) pairs are checked for a refresh
 REFRESH_CHECK_EVERY = 8
@@ -34,118 +35,132 @@ REFRESH_CHECK_EVERY = 8
 REBUILD_EVERY = 512
 
 
-def analog_update(tile: "Tile", x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
-    """Pulse update of a multi-level (non-sliced) tile. x (B, in), d (B, out) logical."""
-    hw = tile.hw
-    if tile.row_perm is not None:
-        x = x.index_select(1, tile.row_perm)
-    if tile.col_perm is not None:
-        d = d.index_select(1, tile.col_perm)
+@dataclasses.dataclass
+class SparseWrite:
+    """The pulsed cells of one update, physical order.
+
+    Attributes:
+        lin: flat indices into the (2, in, n_cols) conductances (``side * in * n_cols +
+            row * n_cols + col``); None when no cell was pulsed.
+        G_new: new conductances at ``lin`` (S).
+        row, col, side: the physical position and pair side of each pulsed cell.
+        d_diff, d_sum: change of G+ - G- and of G+ + G- at each pulsed cell (S).
+        pulses: pulses per pulsed cell.
+    """
+
+    lin: torch.Tensor | None = None
+    G_new: torch.Tensor | None = None
+    row: torch.Tensor | None = None
+    col: torch.Tensor | None = None
+    side: torch.Tensor | None = None
+    d_diff: torch.Tensor | None = None
+    d_sum: torch.Tensor | None = None
+    pulses: torch.Tensor | None = None
+
+    @property
+    def cells(self) -> int:
+        """Pulsed cells."""
+        return 0 if self.lin is None else int(self.lin.numel())
+
+
+def pulse_update(layout: Layout, G: torch.Tensor, gain: torch.Tensor | None, faults,
+                 rng, x: torch.Tensor, d: torch.Tensor, lr: float) -> SparseWrite:
+    """Pulses of ``W <- W - lr d^T x`` on a multi-level tile with a pulse step.
+
+    Args:
+        layout: the tile's layout (permutations, ``w_max``, hardware model).
+        G: (2, in, n_cols) conductances, physical order (not modified).
+        gain: per-cell pulse-step multipliers or None. faults: stuck-at masks or None.
+        rng: the tile's :class:`~snnx.hw.rng.RandomSource` (rounding and c2c noise).
+        x: (B, in) logical inputs. d: (B, out) logical errors. lr: learning rate (> 0).
+    """
+    hw = layout.hw
+    if layout.row_perm is not None:
+        x = x.index_select(1, layout.row_perm)
+    if layout.col_perm is not None:
+        d = d.index_select(1, layout.col_perm)
     s = dev.step_fraction(hw)
     r, gmin = dev.g_range(hw), hw.device.g_min
     a = x.t() @ d  # (in, n_cols)
-    if s is None:
-        _exact_update(tile, a.mul_(-lr / tile.w_max), x.shape[0])
-        return
-    a.mul_(-lr / (tile.w_max * s))  # signed pulse counts (float)
+    a.mul_(-lr / (layout.w_max * s))  # signed pulse counts (float)
     numel = a.numel()
-    n = a.abs().add_(tile.rng.uniform(*a.shape)).floor_()
+    n = a.abs().add_(rng.uniform(*a.shape)).floor_()
     sel = torch.nonzero(n.view(-1)).squeeze(1)
     k = sel.numel()
     if k == 0:
-        tile.cost.update_sparse(None, None, 0.0, 0, x.shape[0])
-        return
+        return SparseWrite()
     take = torch.index_select
     nk = take(n.view(-1), 0, sel).clamp_(max=hw.device.update.max_pulses)
     side = (take(a.view(-1), 0, sel) < 0).long()
     lin = side * numel + sel
-    Gf = tile._G.view(-1)
-    g_old = take(Gf, 0, lin)
-    gain = None if tile.gain is None else take(tile.gain.view(-1), 0, lin)
-    z = tile.rng.normal(k) if hw.device.update.c2c_sigma > 0 else None
-    g_new = dev.apply_pulses((g_old - gmin) / r, nk, hw, depress=None, gain=gain, noise=z)
+    g_old = take(G.view(-1), 0, lin)
+    gk = None if gain is None else take(gain.view(-1), 0, lin)
+    z = rng.normal(k) if dev.needs_pulse_noise(hw) else None
+    g_new = dev.apply_pulses((g_old - gmin) / r, nk, hw, depress=None, gain=gk, noise=z)
     G_new = g_new.mul_(r).add_(gmin)
-    if tile.faults is not None:
-        stuck = take(tile.faults[0].view(-1), 0, lin) | take(tile.faults[1].view(-1), 0, lin)
+    if faults is not None:
+        stuck = take(faults[0].view(-1), 0, lin) | take(faults[1].view(-1), 0, lin)
         G_new = torch.where(stuck, g_old, G_new)
-    Gf.index_copy_(0, lin, G_new)
     delta = G_new - g_old
-    ncols = tile.n_cols
-    row = sel // ncols
-    col = sel % ncols
+    ncols = layout.n_cols
     sign = 1.0 - 2.0 * side.to(delta.dtype)
-    _patch_caches(tile, row, col, delta * sign, delta)
-    tile.cost.update_sparse(row + side * tile.in_features, nk, float(nk.sum()), k, x.shape[0])
-    tile.n_updates += 1
-    if tile.n_updates % REFRESH_CHECK_EVERY == 0:
-        refresh_pairs(tile)
+    return SparseWrite(lin=lin, G_new=G_new, row=sel // ncols, col=sel % ncols, side=side,
+                       d_diff=delta * sign, d_sum=delta, pulses=nk)
 
 
-def _exact_update(tile: "Tile", dC: torch.Tensor, batch: int) -> None:
-    """Continuous cells, no pulse quantisation: the exact analog change (full-cell units)."""
-    hw = tile.hw
+def exact_update(layout: Layout, G: torch.Tensor, faults, x: torch.Tensor, d: torch.Tensor,
+                 lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Continuous cells, no pulse quantisation: the exact analog change.
+
+    Returns:
+        (new G (2, in, n_cols), touched (in, n_cols) bool mask of changed pairs).
+    """
+    hw = layout.hw
+    if layout.row_perm is not None:
+        x = x.index_select(1, layout.row_perm)
+    if layout.col_perm is not None:
+        d = d.index_select(1, layout.col_perm)
+    dC = (x.t() @ d).mul_(-lr / layout.w_max)  # full-cell units
     r, gmin = dev.g_range(hw), hw.device.g_min
-    g = (tile._G - gmin) / r
+    g = (G - gmin) / r
     up, down = dC.clamp(min=0), dC.clamp(max=0)
     g[0].add_(up)
     g[1].sub_(down)
     g.clamp_(0.0, 1.0)
-    G = g.mul_(r).add_(gmin)
-    dev.apply_faults(G, tile.faults, hw)
-    tile._G = G
-    tile._invalidate()
-    touched = (dC != 0)
-    rows = touched.any(1).to(dC.dtype).repeat(2)
-    tile.cost.update_sparse(torch.arange(rows.numel(), device=dC.device), rows,
-                            float(touched.sum()), int(touched.sum()), batch)
-    tile.n_updates += 1
-    refresh_pairs(tile)  # every update: keeps continuous (ideal) tiles exact indefinitely
+    G_new = g.mul_(r).add_(gmin)
+    dev.apply_faults(G_new, faults, hw)
+    return G_new, dC != 0
 
 
-def _patch_caches(tile: "Tile", row: torch.Tensor, col: torch.Tensor, d_diff: torch.Tensor,
-                  d_sum: torch.Tensor) -> None:
-    """Patch the read caches after sparse writes, or drop them when that is not exact."""
-    tile._patches += 1
-    caches = (tile._fwd, tile._bwd)
-    if (tile._patches >= REBUILD_EVERY or tile._geff is not None  # G_eff (wires) is stale
-            or any(c is not None and not c.incremental_ok for c in caches)):
-        tile._invalidate()
-        return
-    if tile._fwd is not None:
-        tile._fwd.apply_delta(row * tile.n_cols + col, d_diff, row, d_sum)
-    if tile._bwd is not None:
-        tile._bwd.apply_delta(col * tile.in_features + row, d_diff, col, d_sum)
-
-
-def refresh_pairs(tile: "Tile") -> None:
-    """Re-program pairs whose two sides both exceed ``refresh_at`` of the range."""
-    hw = tile.hw
+def pairs_to_refresh(layout: Layout, G: torch.Tensor, faults) -> tuple[torch.Tensor,
+                                                                       torch.Tensor] | None:
+    """(targets, mask) re-programming pairs whose two sides both exceed ``refresh_at`` of
+    the range (difference kept, the low side back at g_min), or None."""
+    hw = layout.hw
     thr = hw.device.update.refresh_at
     if thr >= 1.0:
-        return
+        return None
     r, gmin = dev.g_range(hw), hw.device.g_min
-    need = torch.minimum(tile._G[0], tile._G[1]) > gmin + thr * r
-    if tile.faults is not None:  # a pair with a stuck cell cannot be refreshed
-        need &= ~(tile.faults[0] | tile.faults[1]).any(0)
+    need = torch.minimum(G[0], G[1]) > gmin + thr * r
+    if faults is not None:  # a pair with a stuck cell cannot be refreshed
+        need &= ~(faults[0] | faults[1]).any(0)
     if not bool(need.any()):
-        return
-    diff = tile._G[0] - tile._G[1]
+        return None
+    diff = G[0] - G[1]
     tgt = torch.stack([gmin + diff.clamp(min=0), gmin + (-diff).clamp(min=0)])
-    tile._write(tgt, mask=need.unsqueeze(0).expand_as(tgt))
+    return tgt, need.unsqueeze(0).expand_as(tgt)
 
 
-def digital_update(tile: "Tile", x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
-    """Bit-sliced tiles: read-modify-write of the cells whose digits change."""
-    p = tile.hw.periphery
-    W_old = tile.read_weight()
+def digital_targets(layout: Layout, G: torch.Tensor, rng, x: torch.Tensor, d: torch.Tensor,
+                    lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bit-sliced tiles: (physical targets, mask of cells whose digit changes) of the
+    stochastically rounded ``W - lr d^T x`` (read-modify-write)."""
+    p = layout.hw.periphery
+    W_old = layout.weights(G)
     W = W_old - lr * (d.t() @ x)
-    lsb = tile.w_max / ((1 << p.weight_bits) - 1)
-    q = torch.floor(W / lsb + tile.rng.uniform(*W.shape)) * lsb  # stochastic rounding
-    q = q.clamp_(-tile.w_max, tile.w_max)
-    tgt = tile._to_phys(tile._targets(q))
-    old = tile._to_phys(tile._targets(W_old))
-    changed = (tgt - old).abs() > 1e-3 * dev.g_range(tile.hw)
-    if bool(changed.any()):
-        tile._write(tgt, mask=changed)
-    tile.cost.digital(x.shape[0] * tile.in_features * tile.out_features)
-    tile.n_updates += 1
+    lsb = layout.w_max / ((1 << p.weight_bits) - 1)
+    q = torch.floor(W / lsb + rng.uniform(*W.shape)) * lsb  # stochastic rounding
+    q = q.clamp_(-layout.w_max, layout.w_max)
+    tgt = layout.to_phys(layout.targets(q))
+    old = layout.to_phys(layout.targets(W_old))
+    return tgt, (tgt - old).abs() > 1e-3 * dev.g_range(layout.hw)

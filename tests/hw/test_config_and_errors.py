@@ -10,7 +10,7 @@ import torch
 
 import snnx.hw as hw
 from snnx.errors import ConfigError, ShapeError
-from snnx.hw.config import presets_dir
+from snnx.hw.presets import presets_dir
 
 PRESETS = hw.list_presets()
 
@@ -61,8 +61,8 @@ def test_paper_numbers_in_presets():
 
 
 def test_overrides_and_immutability():
-    c = hw.load("rram_generic", **{"periphery.adc_bits": 6}, noise={"read_sigma": 0.02})
-    assert c.periphery.adc_bits == 6 and c.noise.read_sigma == 0.02
+    c = hw.load("rram_generic", **{"periphery.adc_bits": 6}, noise={"read": {"constant": {"sigma": 0.02}}})
+    assert c.periphery.adc_bits == 6 and c.noise.read["constant"].sigma == 0.02
     with pytest.raises(Exception):
         c.periphery.adc_bits = 3  # frozen
     assert hw.load(c, **{"array.rows": 32}).array.rows == 32
@@ -77,7 +77,7 @@ def test_overrides_and_immutability():
     ({"periphery.dac_bits": 0}, "periphery.dac_bits"),
     ({"array.rows": 0}, "array.rows"),
     ({"device.levels": 1}, "device.levels"),
-    ({"noise.read_sigma": -0.1}, "noise.read_sigma"),
+    ({"noise.read.constant.sigma": -0.1}, "noise.read.constant.sigma"),
     ({"periphery.adc_bitz": 4}, "periphery.adc_bitz"),  # typo
     ({"periphery.input_scaling": "max"}, "periphery.input_scaling"),
     ({"device.levels": "many"}, "device.levels"),
@@ -162,5 +162,5 @@ def test_state_dict_round_trip_reproduces_noise():
 
 
 def test_config_imports_without_torch():
-    code = "import sys, snnx.hw.config as c; c.load('rram_generic'); assert 'torch' not in sys.modules"
+    code = "import sys, snnx.hw.presets as c; [c.load(n) for n in c.list_presets()]; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import snnx.hw as hw
-from snnx.hw.cost import CostLedger
+from snnx.hw.ledger import CostLedger
 
 
 def tile_for(out=40, inp=150, **over):

@@ -9,8 +9,8 @@ import snnx.hw as hw
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
 
-QUIET = {"noise.prog_sigma": 0.0, "noise.read_sigma": 0.0, "device.stuck_at": 0.0,
-         "device.d2d_sigma": 0.0, "device.update.c2c_sigma": 0.0,
+QUIET = {"noise.prog_sigma": 0.0, "noise.read.constant.sigma": 0.0, "device.stuck_at": 0.0,
+         "device.soft_bounded.d2d_sigma": 0.0, "device.soft_bounded.c2c_sigma": 0.0,
          "periphery.adc_bits": None, "periphery.dac_bits": None}
 
 
@@ -25,7 +25,7 @@ def test_constant_read_noise_std_matches_per_cell_monte_carlo(pool):
     """Output noise of the tile vs explicitly sampled per-cell conductance noise."""
     sigma = 0.02
     W = torch.randn(12, 50, dtype=torch.float64) * 0.3
-    c = cfg(**{"noise.read_sigma": sigma, "device.levels": None})
+    c = cfg(**{"noise.read.constant.sigma": sigma, "device.levels": None})
     tile = hw.Tile(W, c, seed=1, pool_size=pool)
     x = torch.rand(1, 50, dtype=torch.float64) * 2 - 1
     reads = torch.stack([tile.mvm(x)[0] for _ in range(3000)])
@@ -45,7 +45,7 @@ def test_constant_read_noise_std_matches_per_cell_monte_carlo(pool):
 
 def test_state_dependent_read_noise_matches_theory():
     W = torch.randn(8, 40, dtype=torch.float64) * 0.3
-    c = cfg(**{"noise.read_sigma_rel": 0.05, "device.levels": None})
+    c = cfg(**{"noise.read.proportional.sigma": 0.05, "device.levels": None})
     tile = hw.Tile(W, c, seed=2, pool_size=None)
     x = torch.rand(1, 40, dtype=torch.float64)
     reads = torch.stack([tile.mvm(x)[0] for _ in range(4000)])
@@ -117,18 +117,18 @@ def test_one_shot_programming_error_as_configured():
 
 
 def test_program_verify_beats_one_shot():
-    over = {"noise.prog_sigma": 0.03, "noise.read_sigma": 0.002, "device.levels": 64}
+    over = {"noise.prog_sigma": 0.03, "noise.read.constant.sigma": 0.002, "device.levels": 64}
     W = torch.rand(128, 128) * 0.5 + 0.25
     errs = {}
     for scheme in ("one_shot", "verify"):
         c = cfg(**over, **{"programming.scheme": scheme})
         tile = hw.Tile(W, c, seed=6)
-        Wq = hw.Tile(W, hw.load(c, **{"noise.prog_sigma": 0.0, "noise.read_sigma": 0.0}),
+        Wq = hw.Tile(W, hw.load(c, **{"noise.prog_sigma": 0.0, "noise.read.constant.sigma": 0.0}),
                      seed=6).read_weight()
         errs[scheme] = float((tile.read_weight() - Wq).abs().mean())
         if scheme == "verify":
             assert tile.ledger.counts["verify_read"] > 0
-            tol = c.programming.tolerance / (c.device.levels - 1) * tile.w_max
+            tol = c.programming_params.tolerance / (c.device.levels - 1) * tile.w_max
             within = (tile.read_weight() - Wq).abs() <= 2 * tol + 3 * 0.002 * tile.w_max
             assert float(within.double().mean()) > 0.9
     assert errs["verify"] < 0.5 * errs["one_shot"]
@@ -136,8 +136,8 @@ def test_program_verify_beats_one_shot():
 
 def test_pulse_closed_form_matches_pulse_by_pulse_loop():
     """The vectorised closed form against an explicit one-pulse-at-a-time recursion."""
-    c = hw.load("rram_generic", **{"device.levels": 201, "device.update.beta_pot": 2.5,
-                                   "device.update.c2c_sigma": 0.0})
+    c = hw.load("rram_generic", **{"device.levels": 201, "device.soft_bounded.beta_pot": 2.5,
+                                   "device.soft_bounded.c2c_sigma": 0.0})
     s = dev.step_fraction(c)
     g0 = torch.tensor([0.0, 0.2, 0.6, 0.9], dtype=torch.float64)
     n = torch.tensor([10.0, 25.0, 5.0, 40.0], dtype=torch.float64)
@@ -153,7 +153,7 @@ def test_pulse_closed_form_matches_pulse_by_pulse_loop():
 
 
 def test_depression_asymmetry():
-    c = hw.load("rram_generic", **{"device.update.dep_ratio": 0.5, "device.update.c2c_sigma": 0.0})
+    c = hw.load("rram_generic", **{"device.soft_bounded.dep_ratio": 0.5, "device.soft_bounded.c2c_sigma": 0.0})
     g = torch.full((2,), 0.5, dtype=torch.float64)
     n = torch.full((2,), 3.0, dtype=torch.float64)
     out = dev.apply_pulses(g, n, c, depress=torch.tensor([False, True]), gain=None, noise=None)

@@ -1,0 +1,83 @@
+"""Read-noise models: random errors that hit every read anew (one file each).
+
+``noise.read`` in a hardware model is a mapping ``model name -> parameters``; every listed
+model adds its variance (``noise.read: {constant: {sigma: 0.01}, thermal_shot: {}}``;
+``name: null`` switches a model off). Variances are normalised by the conductance range
+squared, with ``g = G / (g_max - g_min)`` the absolute normalised conductance of a cell.
+A model is a class with ``Params`` and ``__init__(self, params, hw)`` and four methods:
+
+* ``constant() -> float``: per-cell variance independent of G;
+* ``pair(gp, gn) -> Tensor | None``: G-dependent variance of a differential pair (both cells
+  are read) -- the engine applies it exactly at the output as ``x^2 @ pair`` (one matmul);
+* ``cell(g) -> Tensor | None``: G-dependent variance of one cell (verify reads);
+* ``output() -> (s0, s1)``: output-referred std ``s0`` (fraction of the ADC full scale) plus
+  ``s1 |y|``, for fits to chip measurements.
+
+Because independent per-cell noise sums to Gaussian output noise with the summed variance
+(DESIGN.md contract 1), no B x out x in sample is ever drawn. Noise-model modules import torch
+inside their functions (validating a hardware model stays torch-free).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from snnx.config.registry import Registry
+
+NOISE = Registry("read-noise model", {
+    "constant": ("snnx.hw.noise.constant:Constant",
+                 "Gaussian conductance noise with a constant std (fraction of the range)"),
+    "proportional": ("snnx.hw.noise.proportional:Proportional",
+                     "Gaussian conductance noise with a std proportional to G"),
+    "thermal_shot": ("snnx.hw.noise.thermal_shot:ThermalShot",
+                     "thermal (Johnson) + shot noise of the read current, sqrt(G f (4kT+2qV))/V"),
+    "output": ("snnx.hw.noise.output:Output",
+               "output-referred noise s0 + s1|y| (fits to chip measurements)"),
+})
+
+
+class ReadNoise:
+    """The configured read-noise models of a hardware model, summed.
+
+    Attributes:
+        models: the model instances, in the order of ``noise.read``.
+        a: summed constant per-cell variance (normalised).
+        o0, o1: summed output-referred std terms.
+    """
+
+    def __init__(self, hw: Any) -> None:
+        self.models = [NOISE.get(name)(params, hw) for name, params in hw.noise.read.items()]
+        self.a = float(sum(m.constant() for m in self.models))
+        self.o0 = float(sum(m.output()[0] for m in self.models))
+        self.o1 = float(sum(m.output()[1] for m in self.models))
+
+    def pair(self, gp: Any, gn: Any) -> Any:
+        """G-dependent variance of every pair (normalised), or None when there is none."""
+        terms = [t for t in (m.pair(gp, gn) for m in self.models) if t is not None]
+        if not terms:
+            return None
+        out = gp.new_zeros(gp.shape)
+        for t in terms:
+            out = out + t
+        return out
+
+    def cell(self, G: Any, g_range: float) -> Any:
+        """Per-cell read variance (normalised) at conductances G (S), or None when silent."""
+        g = G / g_range
+        terms = [t for t in (m.cell(g) for m in self.models) if t is not None]
+        if not terms and not self.a:
+            return None
+        var = G.new_full(G.shape, self.a)
+        for t in terms:
+            var = var + t
+        return var
+
+
+@functools.lru_cache(maxsize=64)
+def read_noise(hw: Any) -> ReadNoise:
+    """The :class:`ReadNoise` of hardware model ``hw`` (cached per model)."""
+    return ReadNoise(hw)
+
+
+__all__ = ["NOISE", "ReadNoise", "read_noise"]

@@ -1,0 +1,47 @@
+"""Programming schemes: how target conductances are written (one file each).
+
+``programming.scheme`` in a hardware model names the entry; its parameters sit beside it
+(``programming.verify: {max_iters: 8}``). A scheme is a class with ``Params`` (or
+``Params = None``), ``__init__(self, params, hw)`` and
+
+    program(target, gen, gain, faults) -> (G, ProgramStats)
+
+``target`` are conductances in S of any shape (..., M, N); ``gain`` the device-to-device
+pulse-step multipliers (or None); ``faults`` the stuck-at masks (or None). A scheme books
+nothing itself: the tile turns :class:`ProgramStats` into ledger entries. Scheme modules
+import torch inside their functions (validating a hardware model stays torch-free).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from snnx.config.registry import Registry
+
+PROGRAMMING = Registry("programming scheme", {
+    "one_shot": ("snnx.hw.programming.one_shot:OneShot",
+                 "one noisy write per cell (error noise.prog_sigma persists)"),
+    "verify": ("snnx.hw.programming.verify:Verify",
+               "iterative program-and-verify with correcting pulse trains"),
+})
+
+
+@dataclasses.dataclass
+class ProgramStats:
+    """What a programming event did (counts, not costs)."""
+
+    cells_written: int = 0       #: cells that received at least one pulse
+    pulses: float = 0.0          #: total write pulses
+    verify_reads: float = 0.0    #: cell reads made by the verify loop
+    iterations: int = 0          #: verify rounds run
+    row_steps: Any = None        #: (..., M) sum over rounds of each row's max pulses
+
+
+def program(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any = None) -> tuple:
+    """Write ``target`` with the scheme ``hw.programming.scheme``; returns (G, stats)."""
+    scheme = PROGRAMMING.get(hw.programming.scheme)(hw.programming_params, hw)
+    return scheme.program(target, gen, gain, faults)
+
+
+__all__ = ["PROGRAMMING", "ProgramStats", "program"]
