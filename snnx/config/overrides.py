@@ -54,7 +54,7 @@ def parse_override(text: Any) -> tuple[str, Any]:
 
 
 def flatten(tree: Mapping, prefix: str = "", where: str = "overrides") -> dict[str, Any]:
-    """Nested mapping -> ``{"a.b": leaf}``; an empty mapping is a leaf, lists become tuples.
+    """Nested mapping -> ``{"a.b": leaf}``; an empty mapping is a leaf.
 
     Raises:
         ConfigError: a key that is not a non-empty string (``where`` names the mapping).
@@ -67,7 +67,7 @@ def flatten(tree: Mapping, prefix: str = "", where: str = "overrides") -> dict[s
         if isinstance(value, Mapping) and value:
             out.update(flatten(value, full, where))
         else:
-            out[full] = tuple(value) if isinstance(value, list) else value
+            out[full] = value
     return out
 
 

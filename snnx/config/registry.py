@@ -78,8 +78,11 @@ class Entry:
         return f"Entry({self.name!r}, {target!r})"
 
 
-class Registry(Mapping[str, Entry]):
+class Registry(Mapping[str, Any]):
     """A closed, explicit table of named parts (no import magic beyond ``module:attr``).
+
+    As a mapping it gives the loaded objects (``RULES["dfa"]`` is the DFA class);
+    :meth:`entry` gives the :class:`Entry` (lazy target, description, ``Params``).
 
     Args:
         kind: what the entries are, for messages (``"rule"``, ``"transform"`` ...).
@@ -111,8 +114,8 @@ class Registry(Mapping[str, Entry]):
         self._entries.pop(name, None)
 
     # ------------------------------------------------------------------ Mapping
-    def __getitem__(self, name: str) -> Entry:
-        return self._entries[name]
+    def __getitem__(self, name: str) -> Any:
+        return self._entries[name].load()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -136,9 +139,13 @@ class Registry(Mapping[str, Entry]):
         raise ConfigError(f"{path}: {name!r} is not one of {', '.join(self.names())}"
                           f"{suggest(name, self.names())}")
 
+    def entry(self, name: str, path: str | None = None) -> Entry:
+        """The :class:`Entry` of ``name`` (ConfigError naming ``path`` when unknown)."""
+        return self._entries[self.check(name, path or self.kind)]
+
     def get(self, name: str, path: str | None = None) -> Any:  # type: ignore[override]
         """The loaded object of ``name`` (ConfigError naming ``path`` when unknown)."""
-        return self._entries[self.check(name, path or self.kind)].load()
+        return self.entry(name, path).load()
 
     def params(self, name: str, data: Mapping[str, Any] | Any = None, path: str = "") -> Any:
         """``name``'s Params built strictly from ``data`` (a mapping or a Params instance).
@@ -149,7 +156,7 @@ class Registry(Mapping[str, Entry]):
         """
         from snnx.config.schema import build
 
-        cls = self._entries[self.check(name, path or self.kind)].params
+        cls = self.entry(name, path).params
         if cls is None:
             if data:
                 keys = ", ".join(map(str, dict(data)))

@@ -354,3 +354,24 @@ def describe(cfg: Any, prefix: str = "") -> list[tuple[str, Any, str]]:
         else:
             rows.append((key, value, doc))
     return rows
+
+
+def without(cls: type, names: tuple[str, ...], new_name: str, doc: str) -> type:
+    """A frozen dataclass with the fields of ``cls`` except ``names`` (same types, defaults,
+    bounds and docs): a plugin's recipe parameters when some of the underlying config comes
+    from elsewhere (e.g. a dataset's seed from the recipe seed)."""
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for f in dataclasses.fields(cls):
+        if f.name in names:
+            continue
+        kw: dict[str, Any] = {"metadata": f.metadata}
+        if f.default is not _MISSING:
+            kw["default"] = f.default
+        elif f.default_factory is not _MISSING:
+            kw["default_factory"] = f.default_factory
+        fields.append((f.name, hints[f.name], dataclasses.field(**kw)))
+    out = dataclasses.make_dataclass(new_name, fields, **KW)
+    out.__doc__ = doc
+    out.__module__ = cls.__module__
+    return out

@@ -3,7 +3,7 @@
 Every source returns a :class:`WindowDataset` (X (N, T, C) float32, y, subject, t, classes,
 sample_rate_hz, channel_names), the in-memory twin of the generic HDF5 layout of DESIGN.md.
 
-Sources (:data:`DATASETS`, dispatched by :func:`load_dataset`):
+Sources (:data:`DATASETS`, opened by :func:`load_dataset` as a recipe would):
 
 * ``synthetic_har``: UCI-HAR-shaped synthetic windows with subject shifts, the offline
   default (:func:`synthetic_har`);
@@ -13,8 +13,8 @@ Sources (:data:`DATASETS`, dispatched by :func:`load_dataset`):
 
 Example:
     >>> from snnx.data import load_dataset
-    >>> ds = load_dataset("synthetic_har", seed=0, n_source=2, n_target=1,
-    ...                   windows_per_activity=6)
+    >>> ds = load_dataset("synthetic_har", {"windows_per_activity": 6}, seed=0,
+    ...                   source_subjects=2, target_subjects=1)
     >>> source, target = ds.source_target()
     >>> target.stream(3).y.shape
     (36,)
@@ -26,11 +26,11 @@ from snnx.data.dataset import (HAR_CHANNELS, HAR_CLASSES, HAR_SAMPLE_RATE_HZ, Wi
 from snnx.data.digits import load_digits_dataset
 from snnx.data.har_synth import HarSynthConfig, ShiftRanges, synthetic_har
 from snnx.data.hdf5 import load_hdf5, save_hdf5
-from snnx.data.registry import DATASETS, load_dataset
+from snnx.data.registry import DATASETS, DataRequest, load_dataset
 from snnx.data.uci_har import find_uci_root, load_uci_har
 
 __all__ = [
-    "DATASETS", "HAR_CHANNELS", "HAR_CLASSES", "HAR_SAMPLE_RATE_HZ", "HarSynthConfig",
+    "DATASETS", "DataRequest", "HAR_CHANNELS", "HAR_CLASSES", "HAR_SAMPLE_RATE_HZ", "HarSynthConfig",
     "ShiftRanges", "WindowDataset", "convert_uci", "find_uci_root", "info", "load_dataset",
     "load_digits_dataset", "load_hdf5", "load_uci_har", "save_hdf5", "summarize",
     "synthetic_har", "validate_arrays",

@@ -16,8 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 
+from snnx.config.schema import KW, spec
 from snnx.data.dataset import WindowDataset
 from snnx.errors import ConfigError
 
@@ -60,3 +64,17 @@ def load_digits_dataset(*, test_frac: float = 0.25, seed: int = 0) -> WindowData
         meta={"source_subjects": [TRAIN_SUBJECT], "target_subjects": [TEST_SUBJECT],
               "seed": seed, "test_frac": test_frac},
         name="digits")
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """Recipe parameters of digits (``data.digits``)."""
+
+    target_share: float = spec(0.5, lo=0, hi=1, lo_open=True, hi_open=True,
+                               doc="share of the images that form the target set (the rest "
+                                   "pretrains), in (0, 1)")
+
+
+def open_dataset(params: Params, request: Any) -> WindowDataset:
+    """The digits of a recipe (registry entry ``digits``), split with the recipe seed."""
+    return load_digits_dataset(test_frac=params.target_share, seed=request.seed)

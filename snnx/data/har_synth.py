@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from snnx.configtools import build, spec
+from snnx.config.schema import build, spec, without
 from snnx.data.dataset import HAR_CHANNELS, HAR_CLASSES, HAR_SAMPLE_RATE_HZ, WindowDataset
 from snnx.errors import ConfigError
 
@@ -362,3 +362,16 @@ def synthetic_har(config: HarSynthConfig | Mapping[str, Any] | None = None,
     log.debug("synthetic_har: %d windows of %d subjects in %.3f s", len(ds), len(roles),
               time.perf_counter() - start)
     return ds
+
+
+Params = without(HarSynthConfig, ("seed", "n_source", "n_target"), "Params",
+                 "Recipe parameters of synthetic_har (``data.synthetic_har``): every knob of "
+                 ":class:`HarSynthConfig` but the seed and the subject counts, which come from "
+                 "the recipe seed and ``data.source_subjects`` / ``data.target_subjects``.")
+
+
+def open_dataset(params: Any, request: Any) -> WindowDataset:
+    """The synthetic set of a recipe (registry entry ``synthetic_har``)."""
+    knobs = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    return synthetic_har(HarSynthConfig(seed=request.seed, n_source=request.source_subjects,
+                                        n_target=request.target_subjects, **knobs))

@@ -32,9 +32,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import dataclasses
+
 import h5py
 import numpy as np
 
+from snnx.config.schema import KW, spec
 from snnx.data.dataset import WindowDataset, validate_arrays
 from snnx.errors import ConfigError
 
@@ -181,3 +184,19 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, np.ndarray):
         return v.tolist()
     raise TypeError(f"meta value {v!r} is not JSON-serialisable")
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """Recipe parameters of hdf5 (``data.hdf5``)."""
+
+    path: str = spec(doc="the HDF5 file in the generic layout (DESIGN.md, datasets/README.md)")
+
+    def __post_init__(self) -> None:
+        if not Path(self.path).expanduser().is_file():
+            raise ConfigError(f"path: file not found: {self.path}")
+
+
+def open_dataset(params: Params, request: Any) -> WindowDataset:
+    """The file of a recipe (registry entry ``hdf5``)."""
+    return load_hdf5(Path(params.path).expanduser())

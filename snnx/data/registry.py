@@ -1,13 +1,18 @@
-"""The dataset registry: one dict from the recipe name of a data source to its loader.
+"""The dataset registry: recipe name of a data source -> the function that opens it.
 
-A recipe's ``data:`` block names a ``kind`` and its parameters, e.g.::
+A recipe's ``data:`` block names a ``kind``; the kind's own parameters sit beside it under
+its name, e.g.::
 
-    data: {kind: synthetic_har, seed: 0, n_target: 2}
-    data: {kind: hdf5, path: my_windows.h5}
-    data: {kind: uci_har, path: "~/data/UCI HAR Dataset"}
-    data: {kind: digits, test_frac: 0.25}
+    data: {kind: synthetic_har, synthetic_har: {windows_per_activity: 60}}
+    data: {kind: hdf5, hdf5: {path: my_windows.h5}}
+    data: {kind: uci_har, uci_har: {path: "~/data/UCI HAR Dataset"}}
+    data: {kind: digits}
 
-A new source is one module plus one line in :data:`DATASETS`.
+An entry is a module with ``Params`` and ``open_dataset(params, request) ->
+WindowDataset``; ``request`` (:class:`DataRequest`) carries the recipe seed and subject
+counts. A new source is one module plus one line in :data:`DATASETS`. The plain loaders
+(:func:`~snnx.data.har_synth.synthetic_har`, :func:`~snnx.data.hdf5.load_hdf5` ...) stay
+the Python API.
 
 Example:
     >>> load_dataset("digits", seed=1).X.shape
@@ -16,67 +21,46 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-import inspect
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+from snnx.config.registry import Registry
 from snnx.data.dataset import WindowDataset
-from snnx.data.digits import load_digits_dataset
-from snnx.data.har_synth import synthetic_har
-from snnx.data.hdf5 import load_hdf5
-from snnx.data.uci_har import load_uci_har
 from snnx.errors import ConfigError
 
-DATASETS: dict[str, Callable[..., WindowDataset]] = {
-    "synthetic_har": synthetic_har,    # the offline default: UCI-HAR-shaped, seeded
-    "uci_har": load_uci_har,           # a user's copy of the UCI HAR Dataset folder
-    "hdf5": load_hdf5,                 # the generic layout of DESIGN.md
-    "digits": load_digits_dataset,     # scikit-learn's 8x8 digits
-}
-"""Recipe name -> loader returning a :class:`~snnx.data.dataset.WindowDataset`."""
+DATASETS = Registry("dataset", {
+    "synthetic_har": ("snnx.data.har_synth:open_dataset",
+                      "UCI-HAR-shaped synthetic windows with subject shifts (offline default)"),
+    "uci_har": ("snnx.data.uci_har:open_dataset", "a local copy of the UCI HAR Dataset folder"),
+    "hdf5": ("snnx.data.hdf5:open_dataset", "any windows in the generic HDF5 layout"),
+    "digits": ("snnx.data.digits:open_dataset", "scikit-learn's 8x8 digits (ships with it)"),
+})
+"""Recipe name -> ``open_dataset`` function (lazy)."""
 
 
-def _accepted(fn: Callable[..., Any]) -> list[str]:
-    if fn is synthetic_har:  # its keys are the fields of HarSynthConfig (checked by build)
-        return []
-    sig = inspect.signature(fn)
-    return [n for n, p in sig.parameters.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+@dataclasses.dataclass(frozen=True)
+class DataRequest:
+    """What a run asks of a data source besides the source's own parameters."""
+
+    seed: int = 0
+    source_subjects: int = 8
+    target_subjects: int = 1
 
 
-def load_dataset(kind: str, /, **params: Any) -> WindowDataset:
-    """Load the dataset ``kind`` with the loader's keyword parameters.
+def load_dataset(kind: str, params: Mapping[str, Any] | Any = None, /, *, seed: int = 0,
+                 source_subjects: int = 8, target_subjects: int = 1) -> WindowDataset:
+    """Open dataset ``kind`` as a recipe would.
 
     Args:
         kind: a key of :data:`DATASETS`.
-        **params: the loader's parameters (``path`` for hdf5 / uci_har; the
-            :class:`~snnx.data.har_synth.HarSynthConfig` keys for synthetic_har; ...).
+        params: the kind's parameters (a mapping or its ``Params``); None for defaults.
+        seed, source_subjects, target_subjects: see :class:`DataRequest`.
 
     Raises:
-        ConfigError: unknown kind (``data.kind: ...``), unknown or missing parameter
-            (``data.<key>: ...``), or whatever the loader rejects.
+        ConfigError: unknown kind (``data.kind: ...``), unknown or bad parameter
+            (``data.<kind>.<key>: ...``), or whatever the loader rejects (file path first).
     """
-    if kind not in DATASETS:
-        raise ConfigError(f"data.kind: {kind!r} is not one of {', '.join(sorted(DATASETS))}")
-    fn = DATASETS[kind]
-    if fn is synthetic_har:
-        try:
-            return synthetic_har(params)
-        except ConfigError as e:
-            raise ConfigError(f"data.{e}") from None
-    accepted = _accepted(fn)
-    for key in params:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(accepted)}"
-            raise ConfigError(f"data.{key}: unknown key for kind {kind!r}; {hint}")
-    for name, p in inspect.signature(fn).parameters.items():
-        if p.default is p.empty and name not in params and name in accepted:
-            raise ConfigError(f"data.{name}: required for kind {kind!r}")
-    try:
-        return fn(**params)
-    except ConfigError as e:
-        if str(e).split(":", 1)[0] in params:  # a parameter's own check: give its key path
-            raise ConfigError(f"data.{e}") from None
-        raise
+    DATASETS.check(kind, "data.kind")
+    p = DATASETS.params(kind, {} if params is None else params, f"data.{kind}")
+    return DATASETS.get(kind)(p, DataRequest(seed, source_subjects, target_subjects))

@@ -33,12 +33,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from snnx.config.schema import KW, spec
 from snnx.data.dataset import HAR_CHANNELS, HAR_SAMPLE_RATE_HZ, WindowDataset
 from snnx.errors import ConfigError
 
@@ -212,3 +215,22 @@ def load_uci_har(path: str | os.PathLike, *, features: str = "raw",
     log.info("loaded UCI HAR from %s: %d windows, X %s", root, y.size, X.shape)
     return WindowDataset(X=X, y=y, subject=subject, t=t, classes=classes, sample_rate_hz=rate,
                          channel_names=names, meta=meta, name=str(root))
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """Recipe parameters of uci_har (``data.uci_har``)."""
+
+    path: str = spec(doc="the unpacked 'UCI HAR Dataset' folder (or a folder holding it)")
+    features: str = spec("raw", choices=("raw", "561"),
+                         doc="raw: (N, 128, 9) inertial windows | 561: engineered features")
+
+    def __post_init__(self) -> None:
+        if not Path(self.path).expanduser().is_dir():
+            raise ConfigError(f"path: folder not found: {self.path} (the unpacked "
+                              f"'UCI HAR Dataset' folder)")
+
+
+def open_dataset(params: Params, request: Any) -> WindowDataset:
+    """The user's UCI HAR copy of a recipe (registry entry ``uci_har``)."""
+    return load_uci_har(Path(params.path).expanduser(), features=params.features)

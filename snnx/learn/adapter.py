@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from snnx.errors import ShapeError, SnnxError
-from snnx.learn.rules import Rule, analog_layers
+from snnx.learn.rule import Rule, analog_layers
 from snnx.nn.record import Adaptable
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class OnlineAdapter:
                                  f"window has {self.window * self.channels}")
             self._flatten = True
         if isinstance(rule, str):
-            if rule not in RULES:
-                raise ValueError(f"rule: {rule!r} is not one of {', '.join(RULES)}")
-            rule = RULES[rule]() if lr is None else RULES[rule](lr=lr)
+            rule = RULES.get(rule, "rule")() if lr is None else RULES.get(rule, "rule")(lr=lr)
         elif lr is not None:
             rule.lr = float(lr)
         self.model, self.rule = model, rule

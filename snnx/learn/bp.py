@@ -1,6 +1,6 @@
 """Backpropagation on the crossbar: errors travel down through transposed reads.
 
-For L layers, output error ``e = dL/dlogits`` (see :mod:`snnx.learn.rules`)::
+For L layers, output error ``e = dL/dlogits`` (see :mod:`snnx.learn.rule`)::
 
     δ_L = e ⊙ f'(a_L)                        (model.output_delta)
     δ_l = mvm_t_{l+1}(δ_{l+1}) ⊙ f'(a_l)      l = L-1 .. 1   (tile l+1's transposed read)
@@ -23,11 +23,21 @@ Neftci, Mostafa, Zenke, IEEE Signal Process. Mag. 36 (2019).
 
 from __future__ import annotations
 
+import dataclasses
 
 import torch
 
-from snnx.learn.rules import LOSSES, RuleBase, analog_layers
+from snnx.config.schema import KW, spec
+from snnx.learn.rule import LOSSES, RuleBase, analog_layers
 from snnx.nn.record import Adaptable, Record
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """BP's parameters (recipe: ``adapt.bp``)."""
+
+    loss: str = spec("ce", choices=LOSSES, doc="ce (labels, softmax cross-entropy) | mse")
+    update_bias: bool = spec(True, doc="also update the digital biases")
 
 
 class BP(RuleBase):
@@ -37,11 +47,14 @@ class BP(RuleBase):
         lr: learning rate η (> 0).
         loss: ``ce`` (labels) or ``mse`` (targets).
         update_bias: also update the digital biases.
+        seed: unused (BP draws no random numbers); accepted like every rule's.
     """
 
     name = "bp"
+    Params = Params
 
-    def __init__(self, lr: float = 0.01, *, loss: str = "ce", update_bias: bool = True) -> None:
+    def __init__(self, lr: float = 0.01, *, loss: str = "ce", update_bias: bool = True,
+                 seed: int = 0) -> None:
         if not lr > 0:
             raise ValueError(f"lr: must be > 0, got {lr}")
         if loss not in LOSSES:

@@ -35,18 +35,44 @@ NeurIPS 2016; on-line SNN/RRAM setting: METHODS.md section 7.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 
-from snnx.hw.config import HWConfig, load
+from snnx.config.schema import KW, spec
+from snnx.config.seeds import derive
+from snnx.hw.config import HWConfig
+from snnx.hw.presets import load
 from snnx.hw.tile import Tile
-from snnx.learn.rules import LOSSES, RuleBase, analog_layers
+from snnx.learn.rule import LOSSES, RuleBase, analog_layers
 from snnx.nn.record import Adaptable, Record
 
 FEEDBACK = ("uniform", "sign")
 ARRAYS = ("fit", "macro")
 ERRORS = ("window", "step")
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """DFA's parameters (recipe: ``adapt.dfa``)."""
+
+    loss: str = spec("ce", choices=LOSSES, doc="ce (labels) | mse (targets)")
+    feedback: str = spec("uniform", choices=FEEDBACK,
+                         doc="fixed feedback B: uniform U(-1,1)/sqrt(classes) | sign (+-1)")
+    scale: float = spec(1.0, lo=0, lo_open=True, hi=1000, doc="multiplies B, in (0, 1000]")
+    error: str = spec("window", choices=ERRORS,
+                      doc="spiking nets: window (the window's error, every step) | step "
+                          "(the output layer's per-step error)")
+    feedback_hw: str | None = spec(None, doc="hardware preset or YAML path of the feedback "
+                                             "tiles; null = the model's")
+    feedback_array: str = spec("fit", choices=ARRAYS,
+                               doc="fit: arrays sized to B_l with a calibrated ADC range | "
+                                   "macro: the hardware model unchanged")
+    feedback_adc_clip: float = spec(0.5, lo=0, lo_open=True, hi=1,
+                                    doc="ADC full scale of fitted feedback arrays (fraction "
+                                        "of the worst-case current of C rows)")
+    update_bias: bool = spec(True, doc="also update the digital biases")
 
 
 def feedback_matrix(n: int, classes: int, kind: str, gen: torch.Generator,
@@ -67,6 +93,7 @@ class DFA(RuleBase):
         lr: learning rate η (> 0).
         loss: ``ce`` (labels) or ``mse`` (targets).
         feedback: ``uniform`` (U(-1,1)/sqrt(C)) or ``sign`` (±1).
+        scale: multiplies the feedback matrices.
         error: ``window`` or ``step`` (spiking networks, see module docstring).
         seed: seed of the feedback matrices and of their tiles.
         feedback_hw: hardware model of the feedback tiles (default: the model's).
@@ -80,11 +107,12 @@ class DFA(RuleBase):
     """
 
     name = "dfa"
+    Params = Params
 
     def __init__(self, lr: float = 0.01, *, loss: str = "ce", feedback: str = "uniform",
-                 error: str = "window", seed: int = 0, feedback_hw: HWConfig | str | None = None,
-                 feedback_array: str = "fit", feedback_adc_clip: float = 0.5,
-                 update_bias: bool = True) -> None:
+                 scale: float = 1.0, error: str = "window", seed: int = 0,
+                 feedback_hw: HWConfig | str | None = None, feedback_array: str = "fit",
+                 feedback_adc_clip: float = 0.5, update_bias: bool = True) -> None:
         if not lr > 0:
             raise ValueError(f"lr: must be > 0, got {lr}")
         for key, val, allowed in (("loss", loss, LOSSES), ("feedback", feedback, FEEDBACK),
@@ -92,7 +120,10 @@ class DFA(RuleBase):
                                                              ARRAYS)):
             if val not in allowed:
                 raise ValueError(f"{key}: {val!r} is not one of {', '.join(allowed)}")
+        if not scale > 0:
+            raise ValueError(f"scale: must be > 0, got {scale}")
         self.lr, self.loss, self.feedback, self.error = float(lr), loss, feedback, error
+        self.scale = float(scale)
         self.seed, self.feedback_hw, self.update_bias = int(seed), feedback_hw, bool(update_bias)
         self.feedback_array, self.feedback_adc_clip = feedback_array, float(feedback_adc_clip)
         self.B: list[torch.Tensor] = []
@@ -112,6 +143,8 @@ class DFA(RuleBase):
         dtype = layers[0].tile.dtype
         gen = torch.Generator().manual_seed(self.seed)
         self.B = [feedback_matrix(n, C, self.feedback, gen, dtype) for n, _ in shapes]
+        if self.scale != 1.0:
+            self.B = [b * self.scale for b in self.B]
         self.tiles = []
         for i, B in enumerate(self.B):
             hw = base
@@ -119,7 +152,8 @@ class DFA(RuleBase):
                 hw = load(base, **{"array.rows": min(C, base.array.rows),
                                    "array.cols": min(B.shape[0], base.array.cols),
                                    "periphery.adc_clip": self.feedback_adc_clip})
-            self.tiles.append(Tile(B, hw, seed=self.seed + 1000 + i, ledger=model.ledger,
+            self.tiles.append(Tile(B, hw, seed=derive(self.seed, "dfa.feedback_tile", i),
+                                   ledger=model.ledger,
                                    name=f"dfa_B{i}"))
         if self._pending is not None:
             self._load_tiles(self._pending)
@@ -154,7 +188,7 @@ class DFA(RuleBase):
             sd.pop("ledger", None)
             tiles.append(sd)
         return {"name": self.name, "lr": self.lr, "loss": self.loss, "feedback": self.feedback,
-                "error": self.error, "seed": self.seed, "update_bias": self.update_bias,
+                "scale": self.scale, "error": self.error, "seed": self.seed, "update_bias": self.update_bias,
                 "feedback_array": self.feedback_array,
                 "feedback_adc_clip": self.feedback_adc_clip,
                 "B": [b.clone() for b in self.B], "tiles": tiles}
@@ -171,6 +205,7 @@ class DFA(RuleBase):
         """Restore; feedback tiles are restored now if bound, else at the next bind."""
         self.lr, self.loss, self.feedback = float(state["lr"]), state["loss"], state["feedback"]
         self.error, self.seed = state["error"], int(state["seed"])
+        self.scale = float(state.get("scale", 1.0))
         self.update_bias = bool(state["update_bias"])
         self.feedback_array = state["feedback_array"]
         self.feedback_adc_clip = float(state["feedback_adc_clip"])
@@ -181,4 +216,4 @@ class DFA(RuleBase):
 
     def __repr__(self) -> str:
         return (f"DFA(lr={self.lr}, loss={self.loss!r}, feedback={self.feedback!r}, "
-                f"error={self.error!r}, seed={self.seed})")
+                f"scale={self.scale}, error={self.error!r}, seed={self.seed})")

@@ -38,16 +38,47 @@ integrators: Frey, IEE Proc. G 140 (1993).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 
+from snnx.config.schema import KW, spec
+from snnx.errors import ConfigError
 from snnx.learn.bp import BP
 from snnx.learn.dfa import DFA
-from snnx.learn.rules import LOSSES, RuleBase, analog_layers
+from snnx.learn.rule import LOSSES, RuleBase, analog_layers
 from snnx.nn.record import Adaptable, Record
 
 K_B, Q_E = 1.380649e-23, 1.602176634e-19
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """Log-domain SGD's parameters (recipe: ``adapt.logsgd``); see :class:`LogSGD`."""
+
+    weight_decay: float = spec(1e-3, lo=0, hi=1, doc="L2 leak lambda = I_lambda/I_tau per step")
+    state_bits: int = spec(8, lo=1, hi=24, doc="bits of the capacitor-voltage state")
+    loss: str = spec("ce", choices=LOSSES, doc="ce | mse")
+    deltas: str = spec("bp", choices=("bp", "dfa"), doc="where the layer errors come from")
+    i_min: float = spec(1e-10, lo=0, lo_open=True, doc="A, lowest subthreshold current")
+    i_max: float = spec(1e-7, lo=0, lo_open=True, doc="A, highest subthreshold current")
+    w_range: float | None = spec(None, lo=0, lo_open=True,
+                                 doc="weight magnitude mapped to i_max - i_min; null = the "
+                                     "tile's w_max")
+    n_slope: float = spec(1.3, lo=1, hi=3, doc="subthreshold slope factor n")
+    temperature_k: float = spec(300.0, lo=0, lo_open=True, doc="K (U_T = kT/q)")
+    rounding: str = spec("stochastic", choices=("stochastic", "nearest"),
+                         doc="rounding of the state to its codes")
+    mismatch: float = spec(0.0, lo=0, hi=1, doc="relative std of the multipliers' gain")
+    droop: float = spec(0.0, lo=0, doc="capacitor droop, codes lost per step")
+    capacitance_f: float = spec(1e-12, lo=0, lo_open=True, doc="F, integrating capacitor")
+    cap_density: float = spec(2e-3, lo=0, lo_open=True, doc="F/m^2, capacitor density (area)")
+    update_bias: bool = spec(True, doc="also update the digital biases (with the leak)")
+
+    def __post_init__(self) -> None:
+        if self.i_min >= self.i_max:
+            raise ConfigError(f"i_min: must be < i_max (got {self.i_min:g} >= {self.i_max:g})")
 
 
 def sgdr_reference(W0: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, lr: float,
@@ -108,6 +139,7 @@ class LogSGD(RuleBase):
     """
 
     name = "logsgd"
+    Params = Params
 
     def __init__(self, lr: float = 0.01, *, weight_decay: float = 1e-3, state_bits: int = 8,
                  loss: str = "ce", deltas: str = "bp", i_min: float = 1e-10,

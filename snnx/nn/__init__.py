@@ -1,16 +1,31 @@
 """snnx.nn: torch modules built on crossbar tiles.
 
-* :class:`AnalogLinear` — a linear layer on a :class:`snnx.hw.Tile` (analog forward and
+* :class:`AnalogLinear` -- a linear layer on a :class:`snnx.hw.Tile` (analog forward and
   transposed read, digital bias and weight gradient).
-* :class:`MLP` — plain-torch perceptron; ``to_analog(hw)`` puts it on tiles.
-* :class:`SNN` — snntorch Leaky/Synaptic network for sensor windows; ``to_analog(hw)``.
-* :class:`Record` / :class:`Adaptable` — what the learning rules of :mod:`snnx.learn` use.
+* :class:`MLP` -- plain-torch perceptron; ``to_analog(hw)`` puts it on tiles.
+* :class:`SNN` -- snntorch Leaky/Synaptic network for sensor windows; ``to_analog(hw)``.
+* :class:`Record` / :class:`Adaptable` -- what the learning rules of :mod:`snnx.learn` use.
+
+:data:`MODELS` is the registry of network kinds a recipe names (``model.kind``): a class
+with ``Params``, ``from_params(params, *, channels, window, classes, hidden, weight_noise,
+seed)``, ``window_multiple(params)`` and ``flat_input``.
 """
 
-from snnx.nn.analog import AnalogLinear
-from snnx.nn.ann import ACTIVATIONS, MLP
-from snnx.nn.record import Adaptable, Record
-from snnx.nn.snn import ENCODINGS, READOUTS, SNN, Surrogate, encode, encoded_features, surrogate
+from snnx.config.lazy import lazy_exports
+from snnx.config.registry import Registry
 
-__all__ = ["AnalogLinear", "MLP", "SNN", "Record", "Adaptable", "Surrogate", "surrogate",
-           "encode", "encoded_features", "ACTIVATIONS", "ENCODINGS", "READOUTS"]
+MODELS = Registry("network kind", {
+    "snn": ("snnx.nn.snn:SNN", "spiking network (snntorch LIF neurons) on sensor windows"),
+    "mlp": ("snnx.nn.ann:MLP", "multilayer perceptron on flattened windows"),
+})
+"""Recipe name (``model.kind``) -> network class (lazy)."""
+
+__getattr__ = lazy_exports(__name__, {
+    "AnalogLinear": "snnx.nn.analog", "MLP": "snnx.nn.ann", "ACTIVATIONS": "snnx.nn.ann",
+    "Record": "snnx.nn.record", "Adaptable": "snnx.nn.record", "SNN": "snnx.nn.snn",
+    "ENCODINGS": "snnx.nn.snn", "READOUTS": "snnx.nn.snn", "Surrogate": "snnx.nn.snn",
+    "surrogate": "snnx.nn.snn", "encode": "snnx.nn.snn", "encoded_features": "snnx.nn.snn",
+})
+
+__all__ = ["MODELS", "AnalogLinear", "MLP", "SNN", "Record", "Adaptable", "Surrogate",
+           "surrogate", "encode", "encoded_features", "ACTIVATIONS", "ENCODINGS", "READOUTS"]

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from snnx.hw.config import HWConfig
-from snnx.hw.cost import CostLedger
+from snnx.hw.ledger import CostLedger
 from snnx.hw.tile import Tile
 
 

@@ -20,14 +20,17 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnx.config.schema import KW, spec
+from snnx.config.seeds import derive
 from snnx.hw.config import HWConfig
-from snnx.hw.cost import CostLedger
+from snnx.hw.ledger import CostLedger
 from snnx.nn.analog import AnalogLinear
 from snnx.nn.record import Record
 
@@ -38,6 +41,14 @@ ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "sigmoid": (torch.sigmoid, lambda a: torch.sigmoid(a) * (1.0 - torch.sigmoid(a))),
     "identity": (lambda a: a, lambda a: torch.ones_like(a)),
 }
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """Recipe parameters of ``model.kind: mlp`` (``model.mlp``)."""
+
+    activation: str = spec("relu", choices=("relu", "tanh", "sigmoid"),
+                           doc="hidden activation")
 
 
 def noisy_linear(layer: nn.Linear, x: torch.Tensor, sigma: float,
@@ -67,7 +78,8 @@ def analog_copy(model: nn.Module, hw: HWConfig | str, seed: int, ledger: CostLed
     out.gen.set_state(model.gen.get_state())
     out.layers = nn.ModuleList(
         lyr if isinstance(lyr, AnalogLinear) else
-        AnalogLinear.from_linear(lyr, hw, seed=seed + i, ledger=ledger, name=f"{prefix}{i}")
+        AnalogLinear.from_linear(lyr, hw, seed=derive(seed, "layer.tile", i), ledger=ledger,
+                                 name=f"{prefix}{i}")
         for i, lyr in enumerate(model.layers))
     out.eval()
     return out
@@ -128,6 +140,27 @@ class MLP(TileNet):
         dtype: parameter dtype (default float32).
     """
 
+    Params = Params
+
+    @classmethod
+    def from_params(cls, params: Params, *, channels: int, window: int, classes: int,
+                    hidden: Sequence[int], weight_noise: float = 0.0, seed: int = 0) -> "MLP":
+        """The network of a recipe's ``model`` block (``model.kind: mlp``): the window is
+        flattened to ``window * channels`` inputs."""
+        return cls([window * channels, *hidden, classes], params.activation,
+                   weight_noise=weight_noise, seed=seed)
+
+    @staticmethod
+    def window_multiple(params: Params) -> int:
+        """Any window length works."""
+        return 1
+
+    flat_input = True
+    """The network takes flattened windows (B, W * C)."""
+
+    stochastic = False
+    """A software forward pass (eval mode) is deterministic."""
+
     def __init__(self, sizes: Sequence[int], activation: str = "relu", *, bias: bool = True,
                  weight_noise: float = 0.0, seed: int = 0,
                  dtype: torch.dtype | None = None) -> None:
@@ -154,7 +187,7 @@ class MLP(TileNet):
                     lin.bias.copy_((torch.rand(o, generator=g) * 2 - 1) * k)
             layers.append(lin)
         self.layers = nn.ModuleList(layers)
-        self.gen = torch.Generator().manual_seed(self.seed + 1)
+        self.gen = torch.Generator().manual_seed(derive(self.seed, "model.noise"))
 
     # ------------------------------------------------------------------ torch forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:

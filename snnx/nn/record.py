@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from snnx.hw.config import HWConfig
-from snnx.hw.cost import CostLedger
+from snnx.hw.ledger import CostLedger
 
 
 @dataclasses.dataclass

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -36,12 +37,31 @@ import snntorch as snn
 import torch
 from torch import nn
 
+from snnx.config.schema import KW, spec
+from snnx.config.seeds import derive
 from snnx.nn.ann import TileNet, _analog, noisy_linear
 from snnx.nn.record import Record
 
 ENCODINGS = ("direct", "rate", "delta")
 READOUTS = ("membrane", "count")
 NEURONS = ("leaky", "synaptic")
+
+
+@dataclasses.dataclass(**KW)
+class Params:
+    """Recipe parameters of ``model.kind: snn`` (``model.snn``)."""
+
+    neuron: str = spec("leaky", choices=NEURONS, doc="LIF neuron model (snntorch Leaky/Synaptic)")
+    beta: float = spec(0.9, lo=0, hi=1, doc="membrane decay per time step, in [0, 1]")
+    threshold: float = spec(1.0, lo=0, lo_open=True, doc="firing threshold (> 0)")
+    timesteps: int = spec(16, lo=1, hi=10000, doc="time steps per window")
+    encoding: str = spec("direct", choices=ENCODINGS,
+                         doc="direct: analog input every step | rate: Bernoulli spikes | "
+                             "delta: spikes on change")
+    readout: str = spec("membrane", choices=READOUTS,
+                        doc="output logits: mean membrane or spike count")
+    surrogate: str = spec("atan", choices=("atan", "fast_sigmoid"), doc="surrogate gradient")
+    surrogate_slope: float = spec(2.0, lo=0, lo_open=True, doc="surrogate slope (> 0)")
 
 
 # ====================================================================== surrogate gradients
@@ -205,6 +225,30 @@ class SNN(TileNet):
     """
 
     TILE_PREFIX = "snn_fc"
+    Params = Params
+
+    @classmethod
+    def from_params(cls, params: Params, *, channels: int, window: int, classes: int,
+                    hidden: Sequence[int], weight_noise: float = 0.0, seed: int = 0) -> "SNN":
+        """The network of a recipe's ``model`` block (``model.kind: snn``)."""
+        return cls(channels=channels, window=window, hidden=hidden, classes=classes,
+                   steps=params.timesteps, neuron=params.neuron, beta=params.beta,
+                   threshold=params.threshold, surrogate=params.surrogate,
+                   slope=params.surrogate_slope, encoding=params.encoding,
+                   readout=params.readout, weight_noise=weight_noise, seed=seed)
+
+    @staticmethod
+    def window_multiple(params: Params) -> int:
+        """Window lengths must be a multiple of this (T: a window is cut into T chunks)."""
+        return params.timesteps
+
+    flat_input = False
+    """The network takes windows (B, W, C) as they are."""
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether a software forward pass draws random numbers (rate encoding)."""
+        return self.encoding == "rate"
 
     def __init__(self, channels: int = 9, window: int = 128, hidden: Sequence[int] = (128, 64),
                  classes: int = 6, steps: int = 16, *, neuron: str = "leaky", beta: float = 0.9,
@@ -257,7 +301,7 @@ class SNN(TileNet):
                            else snn.Leaky(**kw))
         self.layers = nn.ModuleList(layers)
         self.neurons = nn.ModuleList(neurons)
-        self.gen = torch.Generator().manual_seed(self.seed + 1)
+        self.gen = torch.Generator().manual_seed(derive(self.seed, "model.noise"))
 
     # ------------------------------------------------------------------ helpers
     def _check(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,12 +38,7 @@ Each tile is re-programmed in the new placement from its layer's digital master 
 stay with the physical cells, and the ledger books the extra programming. On ideal hardware
 the outputs are unchanged (permutations only).
 
-Parameters (``params``; unknown names are errors):
-    rows (bool, true): reorder rows.
-    columns (bool, true): reorder columns.
-    weight_by_significance (bool, false): :math:`s_j = 2^k` in the row score.
-    reverse (bool, false): the opposite placement (busiest farthest) -- a diagnostic that
-        should raise NF; it checks that the directions above are right.
+Parameters: :class:`Params` (a recipe's ``transforms: [{name: mdm, rows: true, ...}]``).
 
 Example:
     >>> import torch, snnx.hw as hw
@@ -59,37 +54,31 @@ Example:
 from __future__ import annotations
 
 import copy
-import difflib
+import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from snnx.config.schema import KW, build, spec
 from snnx.errors import ConfigError, ShapeError
 
 __all__ = ["mdm", "plan", "input_activity", "array_nf", "wire_cost", "layer_inputs",
-           "check_params", "PARAMS"]
+           "Params"]
 
 log = logging.getLogger(__name__)
 
-#: parameter -> default (all booleans)
-PARAMS: dict[str, bool] = {"rows": True, "columns": True, "weight_by_significance": False,
-                           "reverse": False}
 
+@dataclasses.dataclass(**KW)
+class Params:
+    """MDM's parameters."""
 
-def check_params(params: dict | None) -> dict[str, bool]:
-    """Validated MDM parameters with defaults filled in (raises ConfigError naming a bad one)."""
-    out = dict(PARAMS)
-    for key, value in (params or {}).items():
-        if key not in PARAMS:
-            close = difflib.get_close_matches(str(key), PARAMS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"mdm.{key}: unknown parameter{hint} (valid: "
-                              f"{', '.join(PARAMS)})")
-        if not isinstance(value, bool):
-            raise ConfigError(f"mdm.{key}: expected true or false, got {value!r}")
-        out[key] = value
-    return out
+    rows: bool = spec(True, doc="reorder rows (busiest rows nearest the sense amplifiers)")
+    columns: bool = spec(True, doc="reorder columns (densest columns nearest the drivers)")
+    weight_by_significance: bool = spec(False, doc="s_j = 2^k in the row score")
+    reverse: bool = spec(False, doc="the opposite placement (busiest farthest): a diagnostic "
+                                    "that should raise NF")
 
 
 # ----------------------------------------------------------------------------- tile level
@@ -100,7 +89,7 @@ def _drive(tile, x: torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(x).to(tile.dtype).reshape(-1, tile.in_features)
     if not bool(torch.isfinite(x).all()):
         raise ShapeError("x: contains NaN or inf")
-    X, _, _ = tile._encode(x, "x")
+    X, _, _ = tile.encode(x, "x")
     if p.input_bit_serial or p.dac_bits is None:
         return X
     return X / float(max((1 << (p.dac_bits - 1)) - 1, 1))
@@ -123,7 +112,7 @@ def input_activity(tile, x: torch.Tensor) -> torch.Tensor:
 def _cell_state(tile) -> torch.Tensor:
     """b (in, n_cols) in [0, 1], logical order: programmed state of each cell pair."""
     g_min, g_max = tile.hw.device.g_min, tile.hw.device.g_max
-    G = tile._to_logical(tile.conductances)
+    G = tile.layout.to_logical(tile.conductances)
     return ((G - g_min) / (g_max - g_min)).clamp(0.0, 1.0).sum(0).clamp(max=1.0)
 
 
@@ -175,7 +164,7 @@ def plan(tile, activity: torch.Tensor | None = None, *, rows: bool = True,
         cp = _assign(p @ b, _slots(tile.n_cols, a.cols, toward_end=False), reverse)
         cp = cp.to(tile.device)
     if rows:
-        s = tile._col_significance()
+        s = tile.layout.significance()
         s = s / s.min() if weight_by_significance else torch.ones_like(s)
         rp = _assign(p * (b @ s), _slots(tile.in_features, a.rows, toward_end=True), reverse)
         rp = rp.to(tile.device)
@@ -280,12 +269,12 @@ def layer_inputs(model, calib: Any) -> dict[str, torch.Tensor]:
     return {k: torch.cat(v) for k, v in seen.items()}
 
 
-def mdm(model, params: dict | None = None, *, calib: Any = None, seed: int = 0):
+def mdm(model, params: Params | Mapping | None = None, *, calib: Any = None, seed: int = 0):
     """Manhattan Distance Mapping of every AnalogLinear tile (registry name ``mdm``).
 
     Args:
         model: a network on tiles (``to_analog`` done); it is not modified.
-        params: see the module docstring (rows, columns, weight_by_significance, reverse).
+        params: :class:`Params`, or a mapping of its fields.
         calib: representative network inputs for the row activities p_i (None: p_i = 1).
         seed: unused (MDM is deterministic); kept for the transform calling convention.
 
@@ -297,7 +286,7 @@ def mdm(model, params: dict | None = None, *, calib: Any = None, seed: int = 0):
         ConfigError: unknown or mistyped parameter, no AnalogLinear in the model, or calib
             that the model cannot run.
     """
-    opts = check_params(params)
+    opts = params if isinstance(params, Params) else build(Params, params, "mdm")
     if not _analog_layers(model):
         raise ConfigError("mdm: the model has no AnalogLinear layers; put it on tiles first "
                           "(model.to_analog(hw))")
@@ -308,9 +297,8 @@ def mdm(model, params: dict | None = None, *, calib: Any = None, seed: int = 0):
         x = acts.get(name)
         p = None if x is None else input_activity(tile, x)
         before = wire_cost(tile, p)
-        rp, cp = plan(tile, p, rows=opts["rows"], columns=opts["columns"],
-                      weight_by_significance=opts["weight_by_significance"],
-                      reverse=opts["reverse"])
+        rp, cp = plan(tile, p, rows=opts.rows, columns=opts.columns,
+                      weight_by_significance=opts.weight_by_significance, reverse=opts.reverse)
         tile.set_mapping(rp, cp, W=lyr.weight.detach())
         lyr._programmed_version = lyr.weight._version  # the tile holds ``weight`` now
         log.debug("mdm: %s: mean wire distance of on-cells %.1f -> %.1f segments%s", name,

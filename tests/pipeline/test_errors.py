@@ -14,8 +14,8 @@ import pytest
 
 from pipeline_helpers import HAR_DFA, cli, subprocess_snnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_recipes import MALFORMED, materialize  # noqa: E402  (the recipe error table)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_recipe import MALFORMED, materialize  # noqa: E402  (the recipe error table)
 
 
 def _check(code: int, err: str, key: str, says: str, cwd: Path) -> None:
@@ -62,7 +62,7 @@ def _files(tmp: Path) -> None:
     (tmp / "notarun").mkdir()
     fake = tmp / "fakerun"
     (fake / "checkpoints").mkdir(parents=True)
-    from snnx.recipes import load_recipe
+    from snnx.pipeline.recipe_files import load_recipe
 
     (fake / "config.resolved.yaml").write_text(load_recipe("har_dfa").to_yaml())
     (fake / "checkpoints" / "step_000004.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
@@ -76,7 +76,7 @@ def _files(tmp: Path) -> None:
     (tmp / "existing").mkdir()
     (tmp / "existing" / "keep.txt").write_text("mine")
     from snnx import checkpoint
-    from snnx.pipeline_model import build_net, pretrained_state
+    from snnx.pipeline.model import build_net, pretrained_state
 
     small = load_recipe("har_dfa", ["model.hidden=[16]"])
     net = build_net(small, channels=9, window=128, classes=6)
@@ -87,13 +87,13 @@ def _files(tmp: Path) -> None:
 D = "data.kind=hdf5"
 PIPELINE = [
     Case("hdf5-missing", ("adapt", "--recipe", HAR_DFA, "--set", D, "--set",
-                          "data.path=/nonexistent/x.h5"), "data.path", "file not found"),
+                          "data.hdf5.path=/nonexistent/x.h5"), "data.hdf5.path", "file not found"),
     Case("hdf5-not-hdf5", ("adapt", "--recipe", HAR_DFA, "--set", D, "--set",
-                           "data.path={tmp}/garbage.h5"), "data.path", "not a readable HDF5"),
+                           "data.hdf5.path={tmp}/garbage.h5"), "data.hdf5.path", "not a readable HDF5"),
     Case("hdf5-no-labels", ("adapt", "--recipe", HAR_DFA, "--set", D, "--set",
-                            "data.path={tmp}/no_y.h5"), "data.path", "missing dataset /y"),
+                            "data.hdf5.path={tmp}/no_y.h5"), "data.hdf5.path", "missing dataset /y"),
     Case("hdf5-label-range", ("adapt", "--recipe", HAR_DFA, "--set", D, "--set",
-                              "data.path={tmp}/bad_labels.h5"), "data.path", "out of range"),
+                              "data.hdf5.path={tmp}/bad_labels.h5"), "data.hdf5.path", "out of range"),
     Case("pretrained-corrupt", ("adapt", "--recipe", HAR_DFA, "--set",
                                 "pretrain.checkpoint={tmp}/garbage.h5"),
          "pretrain.checkpoint", "corrupt or unreadable"),
@@ -143,8 +143,8 @@ def test_pipeline_error_is_one_line(case, capsys, in_tmp):
 
 def test_console_exit_code_and_one_line(tmp_path):
     proc = subprocess_snnx("adapt", "--recipe", HAR_DFA, "--set", "data.kind=hdf5", "--set",
-                           "data.path=/nonexistent/x.h5", cwd=tmp_path)
+                           "data.hdf5.path=/nonexistent/x.h5", cwd=tmp_path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert err == "snnx: error: data.path: file not found: /nonexistent/x.h5\n"
+    assert err == "snnx: error: data.hdf5.path: file not found: /nonexistent/x.h5\n"
     assert out == "" and not (tmp_path / "runs").exists()

@@ -1,5 +1,5 @@
 """A user's own HDF5 file (any channels, classes, window length) runs through `snnx adapt`;
-and the data preparation rules of snnx.pipeline_data."""
+and the data preparation rules of snnx.pipeline.data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from pipeline_helpers import HAR_DFA, cli, report, sets
 from snnx.errors import ConfigError
-from snnx.pipeline_data import build_bouts, prepare, safe_scale, stream_order
-from snnx.recipes import load_recipe
+from snnx.pipeline.data import build_bouts, prepare, safe_scale, stream_order
+from snnx.pipeline.recipe_files import load_recipe
 
 QUIET = ("monitor.tensorboard=false", "monitor.figures=false")
 
@@ -44,8 +44,8 @@ def write_user_file(path, *, channels=5, window=40, classes=3, subjects=(7, 8, 9
 
 
 @pytest.mark.parametrize("model, layer0", [
-    (("model.timesteps=4",), [16, 50]),                 # 40 / 4 = 10 samples x 5 channels
-    (("model.timesteps=16",), [16, 15]),                # stretched to 48: 3 samples x 5
+    (("model.snn.timesteps=4",), [16, 50]),                 # 40 / 4 = 10 samples x 5 channels
+    (("model.snn.timesteps=16",), [16, 15]),                # stretched to 48: 3 samples x 5
     (("model.kind=mlp",), [16, 200]),                   # the whole window flattened
 ])
 def test_user_hdf5_runs_with_odd_shapes(model, layer0, tmp_path, capsys):
@@ -53,7 +53,7 @@ def test_user_hdf5_runs_with_odd_shapes(model, layer0, tmp_path, capsys):
     write_user_file(data)
     out = tmp_path / "run"
     code, text, err = cli(capsys, "adapt", "--recipe", HAR_DFA,
-                          *sets("data.kind=hdf5", f"data.path={data}", *QUIET, *model),
+                          *sets("data.kind=hdf5", f"data.hdf5.path={data}", *QUIET, *model),
                           "--out", str(out))
     assert code == 0, err
     rep = report(out)
@@ -67,13 +67,13 @@ def test_user_hdf5_runs_with_odd_shapes(model, layer0, tmp_path, capsys):
 def test_file_without_meta_or_subjects(tmp_path):
     with_subjects = tmp_path / "a.h5"
     write_user_file(with_subjects, meta=False, subjects=(1, 2, 3, 4))
-    r = load_recipe("har_dfa", ["data.kind=hdf5", f"data.path={with_subjects}",
+    r = load_recipe("har_dfa", ["data.kind=hdf5", f"data.hdf5.path={with_subjects}",
                                 "data.target_subjects=1", "data.source_subjects=2"])
     p = prepare(r)
     assert p.info["target_subjects"] == [4] and p.info["source_subjects"] == [1, 2]
     one = tmp_path / "b.h5"
     write_user_file(one, meta=False, subjects=(0,), per_class=10)
-    p = prepare(load_recipe("har_dfa", ["data.kind=hdf5", f"data.path={one}"]))
+    p = prepare(load_recipe("har_dfa", ["data.kind=hdf5", f"data.hdf5.path={one}"]))
     assert p.info["source_train"] > 0 and p.info["stream"] > 0 and p.info["target_test"] > 0
 
 
@@ -97,7 +97,7 @@ def test_build_bouts_makes_runs_of_one_class():
 
 
 def test_stream_orders(tmp_path):
-    p = prepare(load_recipe("har_dfa", ["data.windows_per_activity=6",
+    p = prepare(load_recipe("har_dfa", ["data.synthetic_har.windows_per_activity=6",
                                         "data.source_subjects=1"]))
     s = p.stream
     assert (stream_order(s, "given", np.random.default_rng(0)) == np.arange(len(s))).all()
@@ -110,5 +110,5 @@ def test_stream_orders(tmp_path):
 def test_bad_file_names_data_path(tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"nope")
-    with pytest.raises(ConfigError, match=r"^data\.path: .*not a readable HDF5"):
-        prepare(load_recipe("har_dfa", ["data.kind=hdf5", f"data.path={bad}"]))
+    with pytest.raises(ConfigError, match=r"^data\.hdf5\.path: .*not a readable HDF5"):
+        prepare(load_recipe("har_dfa", ["data.kind=hdf5", f"data.hdf5.path={bad}"]))

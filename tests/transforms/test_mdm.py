@@ -9,7 +9,7 @@ import torch
 import snnx.hw as hw
 from snnx.errors import ConfigError, ShapeError
 from snnx.nn import MLP
-from snnx.transforms import apply_transforms, get
+from snnx.transforms import TRANSFORMS, apply_transforms
 from snnx.transforms.mdm import array_nf, input_activity, mdm, plan, wire_cost
 
 SLICED = {"periphery.weight_bits": 8, "periphery.bits_per_cell": 1,
@@ -65,7 +65,7 @@ def test_ideal_continuous_inputs_and_cells_unchanged_without_calib():
 
 
 def test_faults_and_variation_stay_with_the_physical_cells():
-    _, ana = small_net(**{"device.stuck_at": 0.05, "device.d2d_sigma": 0.1})
+    _, ana = small_net(**{"device.stuck_at": 0.05, "device.soft_bounded.d2d_sigma": 0.1})
     out = mdm(ana, {}, calib=calib())
     for a, b in zip(ana.layers, out.layers):
         assert torch.equal(a.tile.faults[0], b.tile.faults[0])
@@ -151,10 +151,10 @@ def test_array_nf_is_per_physical_array_and_checks_r_and_inputs():
 
 # ------------------------------------------------------------------------- parameters
 @pytest.mark.parametrize("params,msg", [
-    ({"row": True}, r"mdm.row: unknown parameter; did you mean 'rows'\?"),
-    ({"weight_by_sig": True}, r"mdm.weight_by_sig: unknown parameter; did you mean "
+    ({"row": True}, r"mdm.row: unknown key; did you mean 'rows'\?"),
+    ({"weight_by_sig": True}, r"mdm.weight_by_sig: unknown key; did you mean "
                               r"'weight_by_significance'"),
-    ({"bogus": 1}, r"mdm.bogus: unknown parameter \(valid: rows, columns, "),
+    ({"bogus": 1}, r"mdm.bogus: unknown key; valid keys: columns, reverse, rows, "),
     ({"reverse": "yes"}, r"mdm.reverse: expected true or false, got 'yes'"),
 ])
 def test_bad_params_name_the_parameter(params, msg):
@@ -174,7 +174,7 @@ def test_model_without_tiles_and_bad_calib_are_config_errors():
 def test_registered_and_applied_through_the_registry():
     from types import SimpleNamespace
 
-    assert get("mdm") is mdm
+    assert TRANSFORMS["mdm"] is mdm
     _, ana = small_net()
     out = apply_transforms(ana, [SimpleNamespace(name="mdm", params={"columns": False})],
                            calib=calib())

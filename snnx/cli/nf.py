@@ -24,6 +24,8 @@ import logging
 import time
 from pathlib import Path
 
+from snnx.cli.common import add_set, parse_sets, set_examples
+
 log = logging.getLogger(__name__)
 
 #: deployment defaults (METHODS.md section 1); any can be overridden with --set
@@ -31,12 +33,13 @@ DEPLOY = {"periphery.weight_bits": 8, "periphery.bits_per_cell": 1,
           "periphery.input_bit_serial": True}
 
 
-def _add_args(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = "examples:\n" + __doc__.split("Examples::\n")[1].rstrip()
+HELP = ("wire resistance: NF per layer and accuracy, with and without MDM (digits MLP)")
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    set_examples(p, __doc__.split("Examples::\n")[1])
     p.add_argument("--hw", default="rram_generic", help="hardware preset or YAML path")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="hardware override, e.g. --set array.rows=128 (repeatable)")
+    add_set(p, "a hardware key", "array.rows=128")
     p.add_argument("--r", type=float, nargs="+", default=None, metavar="OHM",
                    help="wire resistance per segment, r_row = r_col (default 1 2.5)")
     p.add_argument("--model", default=None, metavar="PATH",
@@ -123,20 +126,15 @@ def _load_model(path: str, activation: str = "relu"):
 
 def _train(sizes: list[int], X, y, epochs: int, seed: int):
     import torch
-    import torch.nn.functional as F
 
     from snnx.nn import MLP
+    from snnx.pipeline.model import train_epoch
 
     net = MLP(sizes, seed=seed)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=g)
-        for i in range(0, len(X), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(X[idx]), y[idx]).backward()
-            opt.step()
+        train_epoch(net, opt, X, y, 64, g)
     return net.eval()
 
 
@@ -147,28 +145,26 @@ def _accuracy(model, X, y) -> float:
         return float((model(X).argmax(1) == y).float().mean())
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     import torch
 
-    from snnx.cli import _parse_sets
+    from snnx.config.schema import build
     from snnx.data.digits import load_digits_dataset
     from snnx.errors import ConfigError
-    from snnx.hw import config as hwc
-    from snnx.recipes import parse_override
-    from snnx.transforms.mdm import array_nf, check_params, layer_inputs, mdm
+    from snnx.hw.presets import load
+    from snnx.transforms.mdm import Params, array_nf, layer_inputs, mdm
 
     _check_args(args)
     torch.set_num_threads(args.threads)
-    wires, sets = _wires(args, _parse_sets(args.set))
+    wires, sets = _wires(args, parse_sets(args.set))
     model = sets.pop("parasitics.model", "exact")
     if model == "none":
         raise ConfigError("parasitics.model: 'none' leaves nothing to measure; use exact or "
                           "first_order")
-    base_cfg = hwc.load(args.hw, **{**DEPLOY, **sets})
+    base_cfg = load(args.hw, **{**DEPLOY, **sets})
     cfgs = [base_cfg.replace(**{"parasitics.model": model, "parasitics.r_row": r_row,
                                 "parasitics.r_col": r_col}) for r_row, r_col in wires]
-    mdm_params = dict(parse_override(item) for item in args.mdm)
-    check_params(mdm_params)                            # fail before any work
+    mdm_params = build(Params, parse_sets(args.mdm), "mdm")   # fail before any work
 
     train, test = load_digits_dataset(seed=args.seed).source_target()
     Xtr = torch.from_numpy(train.X.reshape(len(train), -1))
@@ -220,6 +216,3 @@ def _layers(model) -> dict:
 
     return dict(_analog_layers(model))
 
-
-COMMANDS = {"nf": ("wire resistance: NF per layer and accuracy, with and without MDM "
-                   "(digits MLP)", _add_args, _run)}

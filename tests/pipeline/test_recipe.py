@@ -18,14 +18,16 @@ from typing import NamedTuple
 
 import pytest
 
-import snnx.recipes as recipes
-from snnx.configtools import field_docs
+import snnx.pipeline.recipe as recipes
+import snnx.pipeline.recipe_files as recipe_files
+from snnx.config.overrides import parse_override
+from snnx.config.schema import field_docs
 from snnx.errors import ConfigError
 from snnx.hw.config import HWConfig
-from snnx.recipes import (Recipe, apply_overrides, build_recipe, list_recipes, load_recipe,
-                          parse_override, recipe_name, resolve_recipe_path)
+from snnx.pipeline.recipe import Recipe, apply_overrides, build_recipe
+from snnx.pipeline.recipe_files import list_recipes, load_recipe, recipe_name, resolve_recipe_path
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 SHIPPED = sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".yml"))
 
 
@@ -52,10 +54,12 @@ MALFORMED = [
     Bad("bad-rule", "adapt: {rule: dfaa}\n", (), "adapt.rule",
         "'dfaa' is not one of bp, dfa, logsgd"),
     Bad("bad-data-kind", "data: {kind: csv}\n", (), "data.kind", "is not one of"),
-    Bad("bad-neuron", "model: {neuron: izhikevich}\n", (), "model.neuron", "is not one of"),
+    Bad("bad-neuron", "model: {snn: {neuron: izhikevich}}\n", (), "model.snn.neuron",
+        "is not one of"),
     # wrong types
     Bad("str-for-float", "adapt: {lr: fast}\n", (), "adapt.lr", "expected a number"),
-    Bad("float-for-int", "model: {timesteps: 2.5}\n", (), "model.timesteps", "expected an integer"),
+    Bad("float-for-int", "model: {snn: {timesteps: 2.5}}\n", (), "model.snn.timesteps",
+        "expected an integer"),
     Bad("str-for-bool", "monitor: {tensorboard: maybe}\n", (), "monitor.tensorboard",
         "expected true or false"),
     Bad("hidden-not-list", "model: {hidden: 64}\n", (), "model.hidden", "expected a list"),
@@ -67,7 +71,8 @@ MALFORMED = [
     Bad("zero-pretrain-lr", "pretrain: {lr: 0}\n", (), "pretrain.lr", "out of range"),
     Bad("label-rate-zero", "adapt: {label_rate: 0}\n", (), "adapt.label_rate", "out of range"),
     Bad("data-label-rate-big", "data: {label_rate: 1.5}\n", (), "data.label_rate", "out of range"),
-    Bad("timesteps-zero", "model: {timesteps: 0}\n", (), "model.timesteps", "out of range"),
+    Bad("timesteps-zero", "model: {snn: {timesteps: 0}}\n", (), "model.snn.timesteps",
+        "out of range"),
     Bad("test-fraction-one", "data: {test_fraction: 1}\n", (), "data.test_fraction"),
     Bad("mc-draws-zero", "eval: {mc_draws: 0}\n", (), "eval.mc_draws"),
     Bad("state-bits-zero", "adapt: {logsgd: {state_bits: 0}}\n", (), "adapt.logsgd.state_bits"),
@@ -75,12 +80,23 @@ MALFORMED = [
     Bad("hidden-empty", "model: {hidden: []}\n", (), "model.hidden", "at least one"),
     Bad("hidden-zero-width", "model: {hidden: [64, 0]}\n", (), "model.hidden[1]", "out of range"),
     # cross-field checks and files named in the recipe
-    Bad("hdf5-without-path", "data: {kind: hdf5}\n", (), "data.path", "required"),
-    Bad("hdf5-missing-file", f"data: {{kind: hdf5, path: {MISSING}}}\n", (), "data.path",
-        "file not found"),
-    Bad("uci-missing-folder", "data: {kind: uci_har, path: /nonexistent/UCI}\n", (), "data.path",
-        "folder not found"),
-    Bad("mlp-rate-encoding", "model: {kind: mlp, encoding: rate}\n", (), "model.encoding"),
+    Bad("hdf5-without-path", "data: {kind: hdf5}\n", (), "data.hdf5.path", "required"),
+    Bad("hdf5-missing-file", f"data: {{kind: hdf5, hdf5: {{path: {MISSING}}}}}\n", (),
+        "data.hdf5.path", "file not found"),
+    Bad("uci-missing-folder", "data: {kind: uci_har, uci_har: {path: /nonexistent/UCI}}\n", (),
+        "data.uci_har.path", "folder not found"),
+    Bad("mlp-snn-parameter", "model: {kind: mlp, mlp: {encoding: rate}}\n", (),
+        "model.mlp.encoding", "unknown key"),
+    Bad("rule-param-typo", "adapt: {rule: logsgd, logsgd: {weight_decy: 0.1}}\n", (),
+        "adapt.logsgd.weight_decy", "did you mean 'weight_decay'?"),
+    Bad("rule-param-range", "adapt: {rule: logsgd, logsgd: {i_min: 1.0, i_max: 0.5}}\n", (),
+        "adapt.logsgd.i_min", "must be < i_max"),
+    Bad("data-param-typo", "data: {synthetic_har: {windows_per_activty: 3}}\n", (),
+        "data.synthetic_har.windows_per_activty", "did you mean 'windows_per_activity'?"),
+    Bad("transform-param-typo", "transforms: [{name: mdm, row: true}]\n", (),
+        "transforms[0].row", "did you mean 'rows'?"),
+    Bad("transform-param-type", "transforms: [{name: mdm, rows: 3}]\n", (),
+        "transforms[0].rows", "expected true or false"),
     Bad("missing-checkpoint", f"pretrain: {{checkpoint: {MISSING}}}\n", (),
         "pretrain.checkpoint", "file not found"),
     Bad("bad-device", "device: gpu\n", (), "device", "not a torch device"),
@@ -90,12 +106,16 @@ MALFORMED = [
     Bad("hw-unknown-preset-mapping", "hw: {preset: nope}\n", (), "hw.preset", "unknown preset"),
     Bad("hw-missing-file", f"hw: {MISSING}\n", (), "hw", "missing file"),
     Bad("hw-key-typo", "hw: {presett: ideal}\n", (), "hw.presett", "did you mean 'preset'?"),
-    Bad("hw-section-not-under-overrides", "hw: {preset: ideal, noise: {read_sigma: 0.1}}\n", (),
+    Bad("hw-section-not-under-overrides", "hw: {preset: ideal, noise: {prog_sigma: 0.1}}\n", (),
         "hw.noise", "hw.overrides"),
-    Bad("hw-unknown-override", "hw: {preset: ideal, overrides: {noise.read_sigm: 0.1}}\n", (),
-        "hw.overrides.noise.read_sigm", "did you mean 'read_sigma'?"),
-    Bad("hw-override-out-of-range", "hw: {preset: ideal, overrides: {noise.read_sigma: 5}}\n",
-        (), "hw.overrides.noise.read_sigma", "out of range"),
+    Bad("hw-unknown-override", "hw: {preset: ideal, overrides: {noise.read.constant.sigm: 0.1}}\n",
+        (), "hw.overrides.noise.read.constant.sigm", "did you mean 'sigma'?"),
+    Bad("hw-unknown-noise-model", "hw: {preset: ideal, overrides: {noise.read.gaussian.sigma: 1}}\n",
+        (), "hw.overrides.noise.read.gaussian.sigma", "unknown read-noise model; registered: "),
+    Bad("hw-unknown-device-model", "hw: {preset: ideal, overrides: {device.model: pcm}}\n",
+        (), "hw.overrides.device.model", "is not one of soft_bounded"),
+    Bad("hw-override-out-of-range", "hw: {preset: ideal, overrides: {noise.read.constant.sigma: 5}}\n",
+        (), "hw.overrides.noise.read.constant.sigma", "out of range"),
     Bad("hw-nested-override-unknown", "hw: {preset: ideal, overrides: {noise: {bogus: 1}}}\n",
         (), "hw.overrides.noise.bogus"),
     Bad("hw-number", "hw: 3\n", (), "hw", "expected a preset name"),
@@ -110,10 +130,10 @@ MALFORMED = [
     # --set goes through the same checks
     Bad("set-unknown-key", "seed: 0\n", ("adapt.lrr=0.1",), "adapt.lrr", "did you mean 'lr'?"),
     Bad("set-out-of-range", "seed: 0\n", ("adapt.lr=-1",), "adapt.lr", "out of range"),
-    Bad("set-bad-choice", "seed: 0\n", ("model.kind=cnn",), "model.kind", "is not one of"),
-    Bad("set-cross-field", "seed: 0\n", ("data.kind=hdf5",), "data.path", "required"),
-    Bad("set-hw-override", "hw: ideal\n", ("hw.overrides.noise.read_sigm=0.1",),
-        "hw.overrides.noise.read_sigm"),
+    Bad("set-bad-choice", "seed: 0\n", ("model.kind=rnn",), "model.kind", "is not one of"),
+    Bad("set-cross-field", "seed: 0\n", ("data.kind=hdf5",), "data.hdf5.path", "required"),
+    Bad("set-hw-override", "hw: ideal\n", ("hw.overrides.noise.read.constant.sigm=0.1",),
+        "hw.overrides.noise.read.constant.sigm"),
     Bad("set-hw-preset", "hw: ideal\n", ("hw.preset=nope",), "hw.preset", "unknown preset"),
     Bad("set-through-scalar", "seed: 0\n", ("seed.x=1",), "seed", "not a section"),
     # --set syntax
@@ -239,14 +259,14 @@ def test_folder_is_not_a_recipe(tmp_path):
 
 def test_installed_copy_is_found_when_repo_folder_is_absent(tmp_path, monkeypatch):
     (tmp_path / "x.yaml").write_text("seed: 3\n")
-    import snnx.configtools as ct
+    import snnx.config.yamlio as ct
 
-    monkeypatch.setattr(ct, "__file__", str(tmp_path / "site" / "snnx" / "configtools.py"))
-    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.setattr(ct, "__file__", str(tmp_path / "site" / "snnx" / "config" / "yamlio.py"))
+    repo = Path(__file__).resolve().parents[2]
     specs = {"snnx.recipe_files": str(tmp_path), "snnx.presets": str(repo / "hw_models")}
     monkeypatch.setattr(ct.importlib.util, "find_spec", lambda name: type(
         "Spec", (), {"submodule_search_locations": [specs[name]]})())
-    assert recipes.recipes_dir() == tmp_path
+    assert recipe_files.recipes_dir() == tmp_path
     assert list_recipes() == ["x"]
     assert load_recipe("x").seed == 3
 
@@ -261,8 +281,8 @@ def test_recipe_name_is_the_stem():
     ("adapt.lr=1e-3", "adapt.lr", 0.001),
     ("adapt.lr=2.5E-4", "adapt.lr", 2.5e-4),
     ("model.hidden=[64, 32]", "model.hidden", [64, 32]),
-    ("data.path=", "data.path", None),
-    ("data.path=null", "data.path", None),
+    ("data.hdf5.path=", "data.hdf5.path", None),
+    ("data.hdf5.path=null", "data.hdf5.path", None),
     ("monitor.jsonl=false", "monitor.jsonl", False),
     ("hw=ideal", "hw", "ideal"),
     ("description=a=b", "description", "a=b"),
@@ -287,27 +307,28 @@ def test_overrides_apply_in_order_and_are_validated():
 
 
 def test_hw_overrides_by_set_and_resolved_config():
-    r = load_recipe("har_dfa", ["hw.overrides.noise.read_sigma=0.03",
+    r = load_recipe("har_dfa", ["hw.overrides.noise.read.constant.sigma=0.03",
                                 "hw.overrides.periphery.adc_bits=6"])
-    assert dict(r.hw.overrides) == {"noise.read_sigma": 0.03, "periphery.adc_bits": 6}
+    assert dict(r.hw.overrides) == {"noise.read.constant.sigma": 0.03, "periphery.adc_bits": 6}
     hw = r.hw_config()
-    assert hw.noise.read_sigma == 0.03 and hw.periphery.adc_bits == 6
+    assert hw.noise.read["constant"].sigma == 0.03 and hw.periphery.adc_bits == 6
 
 
 def test_commented_out_hw_overrides_are_empty(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text("hw:\n  preset: ideal\n  overrides:\n    # noise.read_sigma: 0.02\n")
+    path.write_text("hw:\n  preset: ideal\n  overrides:\n    # noise.read.constant.sigma: 0.02\n")
     assert dict(load_recipe(path).hw.overrides) == {}
 
 
 def test_set_widens_plain_hw_and_later_flat_key_wins():
     data = {"hw": "ideal"}
-    out = apply_overrides(data, ["hw.overrides.noise.read_sigma=0.01"])
-    assert out == {"hw": {"preset": "ideal", "overrides": {"noise.read_sigma": 0.01}}}
+    out = apply_overrides(data, ["hw.overrides.noise.read.constant.sigma=0.01"])
+    assert out == {"hw": {"preset": "ideal", "overrides": {"noise.read.constant.sigma": 0.01}}}
     assert data == {"hw": "ideal"}  # input untouched
-    nested = {"hw": {"preset": "ideal", "overrides": {"noise": {"read_sigma": 0.02}}}}
-    out = apply_overrides(nested, ["hw.overrides.noise.read_sigma=0.04"])
-    assert build_recipe(out).hw_config().noise.read_sigma == 0.04
+    nested = {"hw": {"preset": "ideal", "overrides": {"noise": {"read": {"constant":
+                                                                        {"sigma": 0.02}}}}}}
+    out = apply_overrides(nested, ["hw.overrides.noise.read.constant.sigma=0.04"])
+    assert build_recipe(out).hw_config().noise.read["constant"].sigma == 0.04
     assert build_recipe(apply_overrides(nested, ["hw=rram_generic"])).hw.preset == "rram_generic"
 
 
@@ -328,23 +349,25 @@ def test_minimal_recipe_uses_defaults():
 
 
 def test_recipe_is_frozen_picklable_and_copyable():
-    r = load_recipe("har_dfa", ["transforms=[{name: mdm, k: 2}]",
-                                "hw.overrides.noise.read_sigma=0.02"])
+    r = load_recipe("har_dfa", ["transforms=[{name: mdm, rows: false}]",
+                                "hw.overrides.noise.read.constant.sigma=0.02"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.seed = 3  # type: ignore[misc]
     with pytest.raises(TypeError):
-        r.hw.overrides["noise.read_sigma"] = 1.0  # type: ignore[index]
+        r.hw.overrides["noise.read.constant.sigma"] = 1.0  # type: ignore[index]
     assert pickle.loads(pickle.dumps(r)) == r
     assert copy.deepcopy(r) == r
-    assert r.transforms[0].params == {"k": 2}
-    assert r.to_dict()["transforms"] == [{"name": "mdm", "k": 2}]
+    from snnx.transforms.mdm import Params
+
+    assert r.transforms[0].params == Params(rows=False)
+    assert r.to_dict()["transforms"] == [{"name": "mdm", "rows": False, "columns": True,
+                                          "weight_by_significance": False, "reverse": False}]
 
 
 def test_every_field_is_documented():
     classes = [recipes.Recipe, recipes.HwSpec, recipes.TransformSpec, recipes.DataConfig,
                recipes.ModelConfig, recipes.PretrainConfig, recipes.AdaptConfig,
-               recipes.LogSGDConfig, recipes.DFAConfig, recipes.EvalConfig,
-               recipes.MonitorConfig]
+               recipes.EvalConfig, recipes.MonitorConfig]
     for cls in classes:
         assert cls.__dataclass_params__.frozen, cls
         for f in dataclasses.fields(cls):
@@ -353,12 +376,7 @@ def test_every_field_is_documented():
     assert all(doc for _key, _default, doc in field_docs(Recipe))
 
 
-def test_transform_registry_names():
-    from snnx.transforms.registry import TRANSFORMS as REGISTERED
-
-    assert set(recipes.TRANSFORMS) == set(REGISTERED) and "mdm" in recipes.TRANSFORMS
-
-
 def test_import_does_not_pull_torch():
-    code = "import sys, snnx.recipes; assert 'torch' not in sys.modules"
+    code = ("import sys, snnx.pipeline.recipe, snnx.pipeline.recipe_files; "
+            "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

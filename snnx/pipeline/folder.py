@@ -1,7 +1,7 @@
 """Run folders: naming, reading a run back, locking, and TensorBoard on resume.
 
-Helpers of :mod:`snnx.pipeline` that deal with what is on disk rather than with the run's
-phases. A run folder holds ``config.resolved.yaml`` (the validated recipe, paths absolute),
+Helpers of :class:`snnx.pipeline.run.Run` that deal with what is on disk rather than with
+the run's phases. A run folder holds ``config.resolved.yaml`` (the validated recipe, paths absolute),
 ``checkpoints/`` (``pretrained.h5`` and ``step_NNNNNN.h5``), ``metrics.jsonl``, ``tb/``,
 ``report.json``, figures, and ``run.lock`` while a process writes it.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from snnx import checkpoint as ckpt
 from snnx.errors import ConfigError, SnnxError
-from snnx.recipes import Recipe, load_recipe
+from snnx.pipeline.recipe import Recipe
+from snnx.pipeline.recipe_files import load_recipe
 
 RUN_KIND = "snnx-run"
 CONFIG_FILE = "config.resolved.yaml"
@@ -25,8 +26,9 @@ LOCK_FILE = "run.lock"
 def absolute_paths(recipe: Recipe) -> Recipe:
     """The recipe with file paths made absolute, so a run resumes from any folder."""
     sets = {}
-    if recipe.data.path:
-        sets["data.path"] = str(Path(recipe.data.path).expanduser().resolve())
+    data_path = getattr(recipe.data_params, "path", None)
+    if data_path:
+        sets[f"data.{recipe.data.kind}.path"] = str(Path(data_path).expanduser().resolve())
     if recipe.pretrain.checkpoint:
         sets["pretrain.checkpoint"] = str(Path(recipe.pretrain.checkpoint).expanduser().resolve())
     if Path(recipe.hw.preset).expanduser().is_file():

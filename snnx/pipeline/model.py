@@ -1,11 +1,11 @@
-"""Model, rule and state helpers of a run: build from recipe + data, pretrain, measure, save.
+"""Model, rule and state helpers of a run: build from recipe + data, measure, save.
 
-Nothing here knows about run folders; :mod:`snnx.pipeline` strings these together.
+Nothing here knows about run folders; the phases of :mod:`snnx.pipeline` use these.
 
-* :func:`build_net` sizes the software network from the data (channels, window, classes).
-* :func:`make_rule` builds the on-line rule of ``adapt:`` and turns a bad value into a
-  :class:`~snnx.errors.ConfigError` naming its key.
-* :func:`train_epoch` is one epoch of plain torch training (Adam, cross-entropy).
+* :func:`build_net` sizes the software network of ``model.kind`` from the data (channels,
+  window, classes).
+* :func:`build_rule` builds the on-line rule of ``adapt.rule`` with its parameters.
+* :func:`train_epoch` is one epoch of plain torch training (cross-entropy).
 * :func:`accuracy` measures a software or an analog model; :func:`isolated` makes an analog
   measurement free of side effects (tile and model RNG, ledger restored afterwards), so how
   often a run evaluates never changes what it learns or what the ledger says.
@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnx.config.seeds import derive
 from snnx.errors import ConfigError
-from snnx.learn import RULES
-from snnx.nn import MLP, SNN
+from snnx.learn import make_rule
+from snnx.nn import MODELS
 
 PRETRAINED_KIND = "snnx-pretrained"
 """``kind`` of a pretrained-model checkpoint (``snnx train``, ``checkpoints/pretrained.h5``)."""
@@ -36,52 +37,33 @@ PRETRAINED_KIND = "snnx-pretrained"
 
 def build_net(recipe: Any, channels: int, window: int, classes: int) -> nn.Module:
     """The software network of ``recipe.model`` for windows of ``window`` x ``channels``."""
-    m, noise = recipe.model, recipe.pretrain.noise_injection
-    if m.kind == "mlp":
-        return MLP([window * channels, *m.hidden, classes], m.activation, weight_noise=noise,
-                   seed=recipe.seed)
-    return SNN(channels=channels, window=window, hidden=m.hidden, classes=classes,
-               steps=m.timesteps, neuron=m.neuron, beta=m.beta, threshold=m.threshold,
-               surrogate=m.surrogate, slope=m.surrogate_slope, encoding=m.encoding,
-               readout=m.readout, weight_noise=noise, seed=recipe.seed)
+    m = recipe.model
+    return MODELS.get(m.kind).from_params(recipe.model_params, channels=channels, window=window,
+                                          classes=classes, hidden=m.hidden,
+                                          weight_noise=recipe.pretrain.noise_injection,
+                                          seed=recipe.seed)
 
 
 def as_input(recipe: Any, X: np.ndarray) -> torch.Tensor:
-    """Windows (N, W, C) as the model's input: unchanged for an SNN, flattened for an MLP."""
+    """Windows (N, W, C) as the model's input: flattened when the network kind asks for it."""
     x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    return x.reshape(x.shape[0], -1) if recipe.model.kind == "mlp" else x
+    return x.reshape(x.shape[0], -1) if MODELS.get(recipe.model.kind).flat_input else x
 
 
-def make_rule(recipe: Any) -> Any:
-    """The on-line rule named by ``adapt.rule``, with its recipe parameters.
+def build_rule(recipe: Any) -> Any:
+    """The on-line rule named by ``adapt.rule``, with its ``adapt.<rule>`` parameters.
 
     Raises:
-        ConfigError: a value the rule rejects, with its ``adapt.`` key path.
+        ConfigError: a value the rule rejects, with its ``adapt.<rule>.`` key path.
     """
     a = recipe.adapt
     try:
-        if a.rule == "dfa":
-            return RULES["dfa"](lr=a.lr, feedback=a.dfa.feedback, seed=recipe.seed + 100)
-        if a.rule == "logsgd":
-            return RULES["logsgd"](lr=a.lr, weight_decay=a.logsgd.lam,
-                                   state_bits=24 if a.logsgd.state_bits is None
-                                   else a.logsgd.state_bits, seed=recipe.seed + 200)
-        return RULES["bp"](lr=a.lr)
+        return make_rule(a.rule, recipe.rule_params, lr=a.lr,
+                         seed=derive(recipe.seed, f"rule.{a.rule}"))
     except ValueError as e:
-        key = str(e).split(":", 1)[0]
-        section = {"state_bits": "logsgd.", "weight_decay": "logsgd.", "feedback": "dfa."}
-        raise ConfigError(f"adapt.{section.get(key, '')}{e}") from None
-
-
-def bind_rule(rule: Any, chip: nn.Module, recipe: Any) -> None:
-    """Build the rule's hardware next to ``chip`` (DFA: feedback tiles, scaled by
-    ``adapt.dfa.scale``; log-domain SGD: integrators loaded from the arrays)."""
-    rule.bind(chip)
-    scale = recipe.adapt.dfa.scale
-    if recipe.adapt.rule == "dfa" and scale != 1.0:
-        rule.B = [b * scale for b in rule.B]
-        for tile, b in zip(rule.tiles, rule.B):
-            tile.program(b)
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"adapt.{a.rule}.{e}") from None
 
 
 def train_epoch(net: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,

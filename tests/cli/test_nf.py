@@ -43,7 +43,7 @@ def test_nf_loads_a_saved_model_and_r_col_follows_r_row(tmp_path, capsys):
     (["--r", "0"], "--r: must be > 0 ohm, got 0"),
     (["--r", "1", "--set", "parasitics.r_row=2"],
      "--r: conflicts with --set parasitics.r_row; give the wire resistance one way"),
-    (["--mdm", "bogus=1"], "mdm.bogus: unknown parameter"),
+    (["--mdm", "bogus=1"], "mdm.bogus: unknown key"),
     (["--model", "/nonexistent/mlp.pt"], "--model: no such file '/nonexistent/mlp.pt'"),
     (["--set", "parasitics.model=none"], "parasitics.model: 'none' leaves nothing to measure"),
     (["--set", "parasitics.model=spice"], "parasitics.model: 'spice' is not one of"),

@@ -3,22 +3,24 @@
 :func:`prepare` turns a recipe's ``data:`` block into a :class:`Prepared` set of windows:
 
 * **roles.** Source subjects pretrain off-chip; target subjects are the new wearers whose
-  windows arrive on-line. ``synthetic_har`` draws ``source_subjects`` + ``target_subjects``
-  subjects; ``uci_har`` and ``hdf5`` files use the split recorded in their ``meta``
-  (``source_subjects`` / ``target_subjects``), else the last ``target_subjects`` subject ids
-  are targets and the others sources; both roles keep at most the configured count. A file
-  with one subject only is split by bouts: half its bouts pretrain, the other half are the
-  target stream. ``digits``: the training images are the source, the rest the target.
+  windows arrive on-line. A data source records its split in ``meta``
+  (``source_subjects`` / ``target_subjects``: ``synthetic_har`` draws
+  ``data.source_subjects`` + ``data.target_subjects`` subjects, ``digits`` marks its
+  training images as the source, UCI HAR its train/test subjects); otherwise the last
+  ``target_subjects`` subject ids are targets and the others sources; both roles keep at most
+  the configured count. A file with one subject only is split by bouts: half its bouts
+  pretrain, the other half are the target stream.
 * **held out.** Each role is split by bout (:meth:`WindowDataset.train_test_split`,
   ``data.test_fraction``): source test windows give the software accuracy, target test
   windows give the deployed and adapted accuracies and are never streamed.
 * **order.** The target stream is the targets' remaining windows in arrival order
   (``given``), in bouts of one activity (``bouts``: kept when the arrival order already has
   them, else built from runs of one class, 3-12 windows long) or shuffled.
-* **shape.** Channels, classes and window length come from the data. A spiking net cuts a
-  window into ``model.timesteps`` chunks, so when the length ``W`` is not a multiple of T the
-  windows are stretched in time (nearest sample) to the next multiple; ``W < T`` repeats
-  samples (a static input such as a digit is shown at every step).
+* **shape.** Channels, classes and window length come from the data. A network kind may need
+  window lengths that are a multiple of some m (a spiking net cuts a window into T =
+  ``model.snn.timesteps`` chunks); other lengths are stretched in time (nearest sample) to
+  the next multiple; ``W < m`` repeats samples (a static input such as a digit is shown at
+  every step).
 * **scale.** With ``data.standardize`` every channel is z-scored with source statistics
   (a channel constant over the source keeps scale 1, others are scaled by at least a
   tenth of the median channel's spread: see :func:`safe_scale`).
@@ -26,8 +28,9 @@
 Everything is seeded by the recipe seed; the same recipe always gives the same windows.
 
 Example:
-    >>> from snnx.recipes import load_recipe
-    >>> r = load_recipe("har_dfa", ["data.windows_per_activity=4", "data.source_subjects=2"])
+    >>> from snnx.pipeline.recipe_files import load_recipe
+    >>> r = load_recipe("har_dfa", ["data.synthetic_har.windows_per_activity=4",
+    ...                             "data.source_subjects=2"])
     >>> p = prepare(r)
     >>> p.n_channels, p.n_classes, p.window
     (9, 6, 128)
@@ -41,13 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from snnx.data import WindowDataset, load_dataset
+from snnx.config.seeds import derive, sequence
+from snnx.data.dataset import WindowDataset
+from snnx.data.registry import DATASETS, DataRequest
 from snnx.errors import ConfigError
+from snnx.nn import MODELS
 
 log = logging.getLogger(__name__)
 
-DIGITS_TARGET_SHARE = 0.5
-"""Share of sklearn's digits that form the target set (the rest pretrains)."""
 BOUT_WINDOWS = (3, 12)
 """Windows per built bout (``bouts`` order of data without natural bouts), inclusive."""
 
@@ -92,17 +96,16 @@ class Prepared:
 
 
 def _load(recipe: Any) -> WindowDataset:
-    d = recipe.data
-    if d.kind == "synthetic_har":
-        return load_dataset("synthetic_har", seed=recipe.seed, n_source=d.source_subjects,
-                            n_target=d.target_subjects, windows_per_activity=d.windows_per_activity)
-    if d.kind == "digits":
-        return load_dataset("digits", seed=recipe.seed, test_frac=DIGITS_TARGET_SHARE)
+    d, params = recipe.data, recipe.data_params
+    request = DataRequest(recipe.seed, d.source_subjects, d.target_subjects)
     try:
-        return load_dataset(d.kind, path=d.path)
+        return DATASETS.get(d.kind)(params, request)
     except ConfigError as e:
         msg = str(e)
-        return _raise(msg if msg.startswith("data.") else f"data.path: {msg}")
+        if msg.startswith("data."):
+            raise
+        key = f"data.{d.kind}.path" if hasattr(params, "path") else f"data.{d.kind}"
+        return _raise(f"{key}: {msg}")
 
 
 def _raise(msg: str) -> Any:
@@ -112,8 +115,6 @@ def _raise(msg: str) -> Any:
 def _roles(ds: WindowDataset, recipe: Any) -> tuple[WindowDataset, WindowDataset]:
     """(source, target) datasets following the rules of the module docstring."""
     d = recipe.data
-    if d.kind == "synthetic_har" or d.kind == "digits":
-        return ds.source_target()
     subjects = [int(s) for s in ds.subjects]
     meta_src, meta_tgt = ds.meta.get("source_subjects"), ds.meta.get("target_subjects")
     if meta_src and meta_tgt:
@@ -128,8 +129,8 @@ def _roles(ds: WindowDataset, recipe: Any) -> tuple[WindowDataset, WindowDataset
         return ds.split_by_subject(src, tgt)
     log.warning("data: one subject only; half of its bouts pretrain, the other half are "
                 "the target stream")
-    return _halves(ds, 0.5, recipe.seed + 1, "data.path", "split one subject into source "
-                   "and target")
+    return _halves(ds, 0.5, derive(recipe.seed, "data.one_subject"), f"data.{d.kind}",
+                   "split one subject into source and target")
 
 
 def _halves(ds: WindowDataset, frac: float, seed: int, key: str, what: str
@@ -231,18 +232,21 @@ def prepare(recipe: Any) -> Prepared:
     d = recipe.data
     ds = _load(recipe)
     src, tgt = _roles(ds, recipe)
-    src_train, src_test = _split(src, d.test_fraction, recipe.seed + 11, "source")
-    tgt_stream, tgt_test = _split(tgt, d.test_fraction, recipe.seed + 12, "target")
+    src_train, src_test = _split(src, d.test_fraction, derive(recipe.seed, "data.source_split"),
+                                 "source")
+    tgt_stream, tgt_test = _split(tgt, d.test_fraction, derive(recipe.seed, "data.target_split"),
+                                  "target")
     tgt_stream = _arrival(tgt_stream)
-    order = stream_order(tgt_stream, d.stream_order, np.random.default_rng([recipe.seed, 13]))
+    order = stream_order(tgt_stream, d.stream_order,
+                         np.random.default_rng(sequence(recipe.seed, "data.stream_order")))
     tgt_stream = tgt_stream.subset(order)
     raw = ds.window_len
     parts = [src_train, src_test, tgt_stream, tgt_test]
-    T = recipe.model.timesteps
-    if recipe.model.kind == "snn" and raw % T:
+    T = MODELS.get(recipe.model.kind).window_multiple(recipe.model_params)
+    if raw % T:
         length = -(-raw // T) * T
-        log.info("data: window length %d is not a multiple of model.timesteps=%d; windows "
-                 "are stretched in time to %d samples", raw, T, length)
+        log.info("data: window length %d is not a multiple of %d (model.%s); windows are "
+                 "stretched in time to %d samples", raw, T, recipe.model.kind, length)
         parts = [_stretch(p, length) for p in parts]
     if d.standardize:
         mean, std = parts[0].channel_stats()
@@ -251,7 +255,8 @@ def prepare(recipe: Any) -> Prepared:
     else:
         mean = np.zeros(ds.n_channels, np.float32)
         std = np.ones(ds.n_channels, np.float32)
-    info = {"kind": d.kind, "path": d.path, "windows": len(ds), "window": raw,
+    info = {"kind": d.kind, "path": getattr(recipe.data_params, "path", None),
+            "windows": len(ds), "window": raw,
             "model_window": parts[0].window_len, "channels": ds.n_channels,
             "classes": list(ds.classes), "source_subjects": [int(s) for s in src.subjects],
             "target_subjects": [int(s) for s in tgt.subjects],

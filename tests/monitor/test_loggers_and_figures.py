@@ -13,7 +13,8 @@ import torch
 from snnx.monitor import (JsonlLogger, MetricLogger, MultiLogger, StdoutLogger,
                           TensorBoardLogger, colorize, plot_energy_split, plot_rule_comparison,
                           plot_stream_accuracy, read_metrics_jsonl, read_tensorboard_scalars,
-                          redact, run_logger)
+                          run_logger)
+from snnx.config.secrets import redact
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,302 @@
+"""One ``snnx adapt`` run: pretrain off-chip, deploy on the crossbar, adapt on-line, report.
+
+A :class:`Run` keeps the run folder, resume and locking, and calls the phases in order (no
+trainer framework; DESIGN.md contract 4)::
+
+    run = Run(load_recipe("har_dfa"))
+    run.setup()                  # data, model, rule, checks: every user error surfaces here
+    with run:                    # creates runs/<recipe>/<timestamp>/ and the loggers
+        run.pretrain()           # Pretraining: plain torch on the source subjects
+        run.deploy()             # deploy(): to_analog + transforms; deployed accuracy
+        run.adapt()              # OnlineLoop: predict each window, then learn
+        run.evaluate()           # held-out target windows on the adapted chip
+        report = run.report()    # report.json, figures, TensorBoard hparams
+
+Each phase object gets what it needs (network, inputs, chip, rule, stream, logger), not the
+run. The on-line phase is prequential (:mod:`snnx.pipeline.loop`). Accuracies on held-out
+windows are measured on the same chip without side effects
+(:func:`snnx.pipeline.model.isolated`). Costs come from the chip's ledger accounts
+(:mod:`snnx.pipeline.report`).
+
+Checkpoints (``checkpoints/step_NNNNNN.h5``, every ``monitor.checkpoint_every`` steps and at
+the end) hold the chip (with its ledger), the rule, the loop counters, the pass's order and
+numpy RNG, the accuracies so far and the resolved config. After writing one, the run reloads
+it into the live objects, so an interrupted run resumed with :meth:`Run.resume` continues
+from exactly the state an uninterrupted run continues from (bit-identical accuracies and
+ledger totals).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnx import checkpoint as ckpt
+from snnx.config.seeds import sequence
+from snnx.errors import ConfigError, SnnxError
+from snnx.monitor.loggers import JsonlLogger, MultiLogger, StdoutLogger
+from snnx.pipeline import model as pm
+from snnx.pipeline.data import label_mask, prepare
+from snnx.pipeline.deploy import deploy
+from snnx.pipeline.folder import (CONFIG_FILE, KEEP_STEP_CHECKPOINTS, LOCK_FILE, RUN_KIND,
+                                  absolute_paths, alive, load_run_checkpoint, new_run_dir,
+                                  read_pid, read_run)
+from snnx.pipeline.loop import OnlineLoop
+from snnx.pipeline.pretrain import Pretraining
+from snnx.pipeline.recipe import Recipe
+from snnx.pipeline.report import build_report, fmt_acc, write_figures, write_json
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("source_train", "source_test", "stream", "target_test")
+
+
+class Run:
+    """One run of a recipe (see module docstring).
+
+    Args:
+        recipe: the validated recipe.
+        out: the run folder; default :func:`~snnx.pipeline.folder.new_run_dir` under runs/.
+        resume: an existing run folder to continue (:meth:`resume` builds this).
+    """
+
+    def __init__(self, recipe: Recipe, *, out: str | os.PathLike | None = None,
+                 resume: str | os.PathLike | None = None) -> None:
+        self.recipe = recipe
+        self.resuming = resume is not None
+        self.run_dir = Path(resume if resume is not None else out or new_run_dir(recipe))
+        self._state: dict | None = None        # checkpoint being resumed
+        self._created: str | None = None       # "folder" or "files" this run created
+        self.logger: Any = None
+        self._tb: Any = None
+        self.chip: Any = None
+        self.loop: OnlineLoop | None = None
+        self.acc: dict[str, float | None] = {}
+        self.timing: dict[str, float] = {}
+        self.saved_threads = 1                 # torch threads of the run being resumed
+        self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike) -> "Run":
+        """A run that continues ``run_dir`` from its latest checkpoint (from the start when
+        it has none yet; a finished run is only reported again)."""
+        recipe, last = read_run(run_dir, "--resume")
+        pid = read_pid(Path(run_dir) / LOCK_FILE)
+        if pid and pid != os.getpid() and alive(pid):
+            raise SnnxError(f"--resume: {run_dir} is still being written by process {pid}")
+        run = cls(recipe, resume=run_dir)
+        own = run.checkpoints / "pretrained.h5"
+        if last is not None:
+            run._state = load_run_checkpoint(last, "--resume", recipe)
+            run.saved_threads = int(run._state.get("threads", 1))
+            run._keep_bytes = int(run._state["metrics_bytes"])
+        elif own.is_file():  # stopped between pretraining and the first step checkpoint
+            try:
+                saved = ckpt.load(own)
+            except ckpt.CheckpointError as e:
+                raise ckpt.CheckpointError(f"--resume: {e}") from None
+            run.saved_threads = int(saved.get("threads", 1))
+            run._keep_bytes = int(saved.get("metrics_bytes", 0))
+        return run
+
+    @property
+    def checkpoints(self) -> Path:
+        """The run's checkpoint folder."""
+        return self.run_dir / "checkpoints"
+
+    def setup(self) -> None:
+        """Load and check everything before any work: data, network, rule, pretrained
+        model, output folder. Writes nothing.
+
+        Raises:
+            SnnxError: any user error, one line naming the key path.
+        """
+        r = self.recipe = absolute_paths(self.recipe)
+        if r.device not in ("cpu", "auto"):  # auto: the CPU, until the networks support more
+            if not _device_ok(r.device):
+                raise ConfigError(f"device: {r.device!r} is not available on this machine")
+            raise ConfigError(f"device: {r.device!r} is not supported by snnx adapt yet (the "
+                              f"networks' weight-noise and encoder generators are CPU "
+                              f"generators); use cpu")
+        self.hw = r.hw_config()
+        self.data = d = prepare(r)
+        self.net = pm.build_net(r, d.n_channels, d.window, d.n_classes)
+        self.rule = pm.build_rule(r)
+        self._given = None
+        if r.pretrain.checkpoint:
+            try:
+                self._given = ckpt.load(r.pretrain.checkpoint)
+            except ckpt.CheckpointError as e:
+                raise ckpt.CheckpointError(f"pretrain.checkpoint: {e}") from None
+            pm.load_pretrained(self.net, self._given, "pretrain.checkpoint")
+        self.x = {k: pm.as_input(r, getattr(d, k).X) for k in SPLITS}
+        self.y = {k: torch.from_numpy(getattr(d, k).y) for k in SPLITS}
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise SnnxError(f"--out: {self.run_dir} is a file")
+        if not self.resuming and self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise SnnxError(f"--out: {self.run_dir} exists and is not empty; choose another "
+                            f"folder or continue it with --resume {self.run_dir}")
+        self.labelled = label_mask(len(d.stream), r.data.label_rate,
+                                   np.random.default_rng(sequence(r.seed, "data.labels")))
+
+    # ------------------------------------------------------------------ folder, loggers
+    @property
+    def _purge_step(self) -> int:
+        """First step a resumed run logs again (events from there on are the old run's)."""
+        return int(self._state["position"]) + 1 if self._state else 0
+
+    def __enter__(self) -> "Run":
+        mon = self.recipe.monitor
+        if not self.resuming:
+            self._created = "folder" if not self.run_dir.exists() else "files"
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / CONFIG_FILE).write_text(self.recipe.to_yaml(), encoding="utf-8")
+        (self.run_dir / LOCK_FILE).write_text(str(os.getpid()), encoding="utf-8")
+        metrics = self.run_dir / "metrics.jsonl"
+        if self.resuming and metrics.exists():  # drop what was logged after the checkpoint
+            with open(metrics, "r+b") as fh:
+                fh.truncate(self._keep_bytes)
+        loggers: list = [StdoutLogger(logging.DEBUG)]
+        if mon.jsonl:
+            loggers.append(JsonlLogger(metrics, append=self.resuming))
+        self._tb = None
+        if mon.tensorboard:
+            from snnx.monitor.tensorboard import TensorBoardLogger
+
+            self._tb = TensorBoardLogger(self.run_dir / "tb", purge_step=(
+                self._purge_step if self.resuming else None))
+            loggers.append(self._tb)
+        self.logger = MultiLogger(loggers)
+        if not self._keep_bytes:
+            self.logger.log_config(self.recipe.to_dict())
+        elif self._tb is not None and self._purge_step == 0:
+            self._tb.log_config(self.recipe.to_dict())
+        log.info("run folder: %s", self.run_dir)
+        return self
+
+    def __exit__(self, kind: Any, err: Any, tb: Any) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        (self.run_dir / LOCK_FILE).unlink(missing_ok=True)
+        if self._created and isinstance(err, SnnxError):  # a user error in a fresh run
+            if self._created == "folder":
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            else:  # the user's empty --out folder: leave it empty
+                for p in self.run_dir.iterdir():
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+    # ------------------------------------------------------------------ phases
+    def pretrain(self) -> None:
+        """:class:`~snnx.pipeline.pretrain.Pretraining` of the software network."""
+        acc, seconds = Pretraining(
+            recipe=self.recipe, net=self.net, x=self.x, y=self.y,
+            stats=(self.data.mean, self.data.std), logger=self.logger, tb=self._tb,
+            path=self.checkpoints / "pretrained.h5", metrics=self.run_dir / "metrics.jsonl",
+            given=self._given, resume_from=self._purge_step if self.resuming else None).run()
+        self.acc.update(acc)
+        self.timing["pretrain_s"] = seconds
+
+    def deploy(self) -> None:
+        """Program the network onto tiles, apply the transforms, measure the deployed
+        accuracy on the target and build the rule's hardware (or restore a checkpoint)."""
+        self.chip = deploy(self.net, self.hw, self.recipe, self.x["source_train"][:64])
+        self.loop = OnlineLoop(recipe=self.recipe, chip=self.chip, rule=self.rule,
+                               stream=(self.x["stream"], self.y["stream"]),
+                               data=self.data.stream, labelled=self.labelled,
+                               logger=self.logger, measure=self.measure,
+                               save=self._save_step)
+        if self._state is not None:
+            self.rule.bind(self.chip)
+            pm.load_chip_state(self.chip, self.rule, self._state["chip"])
+            self.loop.load(self._state)
+            self.acc.update(self._state["accuracy"])
+            log.info("resuming at stream window %d, step %d", self.loop.pos, self.loop.steps)
+            return
+        self.acc["deployed"] = self.measure()
+        log.info("deployed accuracy on the target: %s", fmt_acc(self.acc["deployed"]))
+        self.loop.start(self.acc["deployed"])
+
+    def measure(self, split: str = "target_test") -> float:
+        """Accuracy of the chip on held-out windows (``eval.mc_draws`` reads, no side effects)."""
+        return pm.accuracy(self.chip, self.x[split], self.y[split], self.recipe.eval.mc_draws)
+
+    def adapt(self) -> None:
+        """:class:`~snnx.pipeline.loop.OnlineLoop` over the target stream."""
+        t0 = time.perf_counter()
+        self.loop.stream()
+        self.timing["adapt_s"] = time.perf_counter() - t0
+
+    def evaluate(self) -> None:
+        """Adapted accuracy on held-out target windows (and on the source, for forgetting)."""
+        self.acc["adapted"] = self.loop.curves["eval_acc"][-1]
+        self.acc["adapted_source"] = self.measure("source_test")
+        seen = self.loop.preq["seen"]
+        self.acc["prequential"] = self.loop.preq["correct"] / seen if seen else None
+        log.info("adapted accuracy on the target: %s", fmt_acc(self.acc["adapted"]))
+
+    def report(self) -> dict:
+        """Write report.json, the figures and the TensorBoard hparams; return the report."""
+        r, lp = self.recipe, self.loop
+        rep = build_report(
+            recipe=r, hw_name=self.hw.name, run_dir=self.run_dir, accuracy=self.acc,
+            ledger=self.chip.ledger, steps=lp.steps,
+            stream={"windows": lp.total, "passes": r.adapt.passes,
+                    "labelled": int(self.labelled.sum()), "learned": lp.learned,
+                    "steps": lp.steps},
+            data_info=self.data.info,
+            model={"kind": r.model.kind,
+                   "layers": [list(lyr.tile.shape) for lyr in self.chip.layers],
+                   "weights": pm.n_params(self.net),
+                   "timesteps": getattr(r.model_params, "timesteps", None)},
+            curves=lp.curves, timing=self.timing, threads=torch.get_num_threads())
+        write_json(self.run_dir / "report.json", rep)
+        if r.monitor.figures:
+            write_figures(self.run_dir, rep)
+        final = {"hparams/accuracy_adapted": self.acc["adapted"],
+                 "hparams/accuracy_deployed": self.acc["deployed"],
+                 "hparams/energy_j": rep["cost"]["energy_j"]}
+        self.logger.log_hparams(r.to_dict(), final)
+        return rep
+
+    def run(self) -> dict:
+        """All phases in order inside the run folder; returns the report."""
+        with self:
+            self.pretrain()
+            self.deploy()
+            self.adapt()
+            self.evaluate()
+            return self.report()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_step(self, loop_state: dict) -> dict:
+        """Write ``checkpoints/step_NNNNNN.h5`` (the loop's counters, the chip, the
+        accuracies, the config), read it back into the chip, keep the newest few."""
+        metrics = self.run_dir / "metrics.jsonl"
+        state = {"kind": RUN_KIND, "config": self.recipe.to_yaml(), **loop_state,
+                 "chip": pm.chip_state(self.chip, self.rule), "accuracy": dict(self.acc),
+                 "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
+                 "threads": torch.get_num_threads()}
+        path = self.checkpoints / f"step_{int(loop_state['steps']):06d}.h5"
+        ckpt.save(path, state)
+        state = ckpt.load(path)
+        pm.load_chip_state(self.chip, self.rule, state["chip"])
+        for old in sorted(self.checkpoints.glob("step_*.h5"))[:-KEEP_STEP_CHECKPOINTS]:
+            if old != path:
+                os.unlink(old)
+        return state
+
+
+def _device_ok(device: str) -> bool:
+    try:
+        torch.empty(1, device=device)
+        return True
+    except (RuntimeError, AssertionError):
+        return False
