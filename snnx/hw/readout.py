@@ -240,3 +240,72 @@ def build(layout: Layout, Ge: torch.Tensor, transposed: bool) -> ReadCache:
     if layout.n_slices == 1:  # multi-level cells: every column has the same significance
         c.scale_uniform = float(sig[0]) * c.lsb
     return c
+
+
+def forward(c: ReadCache, layout: Layout, encoded: tuple, rng) -> tuple[torch.Tensor, float, int]:
+    """A forward read: drive the rows with encoded inputs, shift-add, scale to weight units.
+
+    Args:
+        c: the forward :class:`ReadCache`.
+        layout: the tile's layout.
+        encoded: ``(codes (V*B, in), scale, plane weights or None)`` from
+            :func:`snnx.hw.periphery.encode`.
+        rng: the tile's random source (read noise).
+
+    Returns:
+        (y (B, out), cell energy in J, drive cycles V per vector).
+    """
+    X, s, pw = encoded
+    V = 1 if pw is None else pw.shape[0]
+    B = X.shape[0] // V
+    if layout.row_perm is not None:
+        X = X.index_select(1, layout.row_perm)
+    y, e_cell = c.drive(X, rng, "x")
+    if pw is not None:
+        y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
+    if c.scale_uniform is not None:  # one multiply by (input scale x code scale)
+        y = y.mul_(s.mul_(c.scale_uniform) if isinstance(s, torch.Tensor)
+                   else s * c.scale_uniform)
+        if c.inv_perm is not None:
+            y = y.index_select(1, c.inv_perm)
+    else:
+        y = y.mul_(c.out_scale)  # y is a fresh tensor owned here
+        if c.inv_perm is not None:
+            y = y.index_select(1, c.inv_perm)
+        if layout.n_slices > 1:
+            y = y.view(B, layout.out_features, layout.n_slices).sum(-1)
+        y = y.mul_(s)
+    return y, e_cell, V
+
+
+def transposed(c: ReadCache, layout: Layout, encoded: tuple,
+               rng) -> tuple[torch.Tensor, float, int]:
+    """A transposed read: drive the columns with encoded errors, sense the rows.
+
+    Bit-sliced tiles drive one slice position per cycle and shift-add.
+
+    Returns:
+        (g (B, in), cell energy in J, drive cycles V per vector before slicing).
+    """
+    D, s, pw = encoded
+    V = 1 if pw is None else pw.shape[0]
+    B = D.shape[0] // V
+    S = layout.n_slices
+    if S > 1:  # pass j drives the slice-position-j column of every output
+        Dc = D.repeat_interleave(S, dim=1).view(-1, layout.out_features, S)
+        eye = torch.eye(S, dtype=layout.dtype, device=layout.device)
+        D = (Dc.unsqueeze(0) * eye.view(S, 1, 1, S)).reshape(-1, layout.n_cols)
+    if layout.col_perm is not None:
+        D = D.index_select(1, layout.col_perm)
+    g, e_cell = c.drive(D, rng, "d")
+    if c.inv_perm is not None:
+        g = g.index_select(1, c.inv_perm)
+    if c.scale_uniform is not None and pw is None:  # one multiply: input x code scale
+        k = c.scale_uniform
+        g = g.mul_(s.mul_(k) if isinstance(s, torch.Tensor) else s * k)
+    else:
+        g = g.view(S, V, B, layout.in_features) * c.out_scale.view(S, 1, 1, 1)
+        if pw is not None:
+            g = g * pw.view(1, V, 1, 1)
+        g = g.sum((0, 1)).mul_(s)
+    return g, e_cell, V

@@ -50,6 +50,7 @@ from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
 from snnx.hw import readout, update
+from snnx.hw.checks import as_matrix as _as_matrix
 from snnx.hw.config import HWConfig
 from snnx.hw.cost import TileCost
 from snnx.hw.layout import Layout
@@ -60,37 +61,9 @@ from snnx.hw.rng import RandomSource
 from snnx.config.seeds import derive
 
 
-def _check_finite(t: torch.Tensor, name: str) -> None:
-    # one cheap reduction; an overflowing sum of finite values falls back to the exact check
-    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
-        raise ShapeError(f"{name}: contains NaN or inf")
-
-
-def _as_matrix(t: Any, name: str, n_cols: int | None, dtype=None, device=None,
-               finite: bool = True) -> torch.Tensor:
-    """Validate a (B, n) float tensor (1-D is promoted to one row). With ``finite=False``
-    the caller checks for NaN/inf itself."""
-    if not isinstance(t, torch.Tensor):
-        try:
-            t = torch.as_tensor(t, dtype=dtype or torch.float32, device=device)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ShapeError(f"{name}: cannot convert to a tensor ({e})") from None
-    if t.dim() == 1:
-        t = t.unsqueeze(0)
-    if t.dim() != 2:
-        raise ShapeError(f"{name}: expected shape (batch, {n_cols}), got {tuple(t.shape)}")
-    if n_cols is not None and t.shape[1] != n_cols:
-        raise ShapeError(f"{name}: expected {n_cols} features in dim 1, got shape "
-                         f"{tuple(t.shape)}")
-    if not t.is_floating_point():
-        t = t.to(dtype or torch.float32)
-    if dtype is not None and t.dtype != dtype:
-        t = t.to(dtype)
-    if device is not None and t.device != device:
-        t = t.to(device)
-    if finite:
-        _check_finite(t, name)
-    return t
+def _from_layout(name: str, doc: str) -> property:
+    """A read-only Tile property that shows its layout's attribute ``name``."""
+    return property(lambda self: getattr(self.layout, name), doc=doc)
 
 
 class Tile:
@@ -155,48 +128,16 @@ class Tile:
         """(out, in) of the logical matrix."""
         return self.layout.shape
 
-    @property
-    def out_features(self) -> int:
-        return self.layout.out_features
-
-    @property
-    def in_features(self) -> int:
-        return self.layout.in_features
-
-    @property
-    def n_cols(self) -> int:
-        """Logical (and physical) columns: out * slices."""
-        return self.layout.n_cols
-
-    @property
-    def n_slices(self) -> int:
-        return self.layout.n_slices
-
-    @property
-    def n_row_blocks(self) -> int:
-        return self.layout.n_row_blocks
-
-    @property
-    def n_col_blocks(self) -> int:
-        return self.layout.n_col_blocks
-
-    @property
-    def n_arrays(self) -> int:
-        """Physical arrays used (both sides of the differential pair)."""
-        return self.layout.n_arrays
-
-    @property
-    def w_max(self) -> float:
-        """Weight units of one full cell (set at programming)."""
-        return self.layout.w_max
-
-    @property
-    def row_perm(self) -> torch.Tensor | None:
-        return self.layout.row_perm
-
-    @property
-    def col_perm(self) -> torch.Tensor | None:
-        return self.layout.col_perm
+    out_features = _from_layout("out_features", "Logical outputs (rows of W).")
+    in_features = _from_layout("in_features", "Logical inputs (physical rows).")
+    n_cols = _from_layout("n_cols", "Logical (and physical) columns: out * slices.")
+    n_slices = _from_layout("n_slices", "Cells (columns) per weight.")
+    n_row_blocks = _from_layout("n_row_blocks", "Arrays along the inputs.")
+    n_col_blocks = _from_layout("n_col_blocks", "Arrays along the columns.")
+    n_arrays = _from_layout("n_arrays", "Physical arrays (both sides of the pair).")
+    w_max = _from_layout("w_max", "Weight units of one full cell (set at programming).")
+    row_perm = _from_layout("row_perm", "Physical -> logical row permutation or None.")
+    col_perm = _from_layout("col_perm", "Physical -> logical column permutation or None.")
 
     @property
     def conductances(self) -> torch.Tensor:
@@ -307,27 +248,9 @@ class Tile:
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
-        c = self._cache_for(False)
+        y, e_cell, V = readout.forward(self._cache_for(False), self.layout, self.encode(x, "x"),
+                                       self.rng)
         B = x.shape[0]
-        X, s, pw = self.encode(x, "x")
-        if self.row_perm is not None:
-            X = X.index_select(1, self.row_perm)
-        y, e_cell = c.drive(X, self.rng, "x")
-        V = 1 if pw is None else pw.shape[0]
-        if pw is not None:
-            y = (y.view(V, B, -1) * pw.view(V, 1, 1)).sum(0)
-        if c.scale_uniform is not None:  # one multiply by (input scale x code scale)
-            y = y.mul_(s.mul_(c.scale_uniform) if isinstance(s, torch.Tensor)
-                       else s * c.scale_uniform)
-            if c.inv_perm is not None:
-                y = y.index_select(1, c.inv_perm)
-        else:
-            y = y.mul_(c.out_scale)  # y is a fresh tensor owned here
-            if c.inv_perm is not None:
-                y = y.index_select(1, c.inv_perm)
-            if self.n_slices > 1:
-                y = y.view(B, self.out_features, self.n_slices).sum(-1)
-            y = y.mul_(s)
         self.cost.read(B, V, e_cell, transposed=False)
         return y[0] if squeeze else y
 
@@ -343,28 +266,9 @@ class Tile:
         """
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
-        c = self._cache_for(True)
-        B = d.shape[0]
-        D, s, pw = self.encode(d, "d")  # (V*B, out)
-        S = self.n_slices
-        if S > 1:  # pass j drives the slice-position-j column of every output
-            Dc = D.repeat_interleave(S, dim=1).view(-1, self.out_features, S)
-            eye = torch.eye(S, dtype=self.dtype, device=self.device)
-            D = (Dc.unsqueeze(0) * eye.view(S, 1, 1, S)).reshape(-1, self.n_cols)
-        if self.col_perm is not None:
-            D = D.index_select(1, self.col_perm)
-        g, e_cell = c.drive(D, self.rng, "d")
-        if c.inv_perm is not None:
-            g = g.index_select(1, c.inv_perm)
-        V = 1 if pw is None else pw.shape[0]
-        if c.scale_uniform is not None and pw is None:  # one multiply: input x code scale
-            k = c.scale_uniform
-            g = g.mul_(s.mul_(k) if isinstance(s, torch.Tensor) else s * k)
-        else:
-            g = g.view(S, V, B, self.in_features) * c.out_scale.view(S, 1, 1, 1)
-            if pw is not None:
-                g = g * pw.view(1, V, 1, 1)
-            g = g.sum((0, 1)).mul_(s)
+        g, e_cell, V = readout.transposed(self._cache_for(True), self.layout,
+                                          self.encode(d, "d"), self.rng)
+        B, S = d.shape[0], self.n_slices
         self.cost.read(B, V * S, e_cell, transposed=True)
         return g[0] if squeeze else g
 
