@@ -168,3 +168,13 @@ def test_flag_kept_by_copies_and_errors():
         spiking_layer(cur, sg, beta=0.9, theta=1.0, alpha=1.5)
     with pytest.raises(ConfigError, match="^theta: must be > 0, got 0.0"):
         spiking_layer(cur, sg, beta=0.9, theta=0.0)
+
+
+def test_torch_path_end_to_end(monkeypatch):
+    """The path other devices take (torch forward loop, matmul BPTT), run here on CPU."""
+    monkeypatch.setattr("snnx.nn.fused._numpy_ok", lambda x: False)
+    for dtype, neuron, readout in itertools.product((torch.float64, torch.float32),
+                                                    ("leaky", "synaptic"), READOUTS):
+        a, b = nets(steps=8, neuron=neuron, readout=readout, dtype=dtype)
+        x = torch.randn(5, 16, 3, dtype=dtype, generator=torch.Generator().manual_seed(6))
+        compare(a, b, x, dtype, 8)
