@@ -41,6 +41,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from snnx.errors import ConfigError, ShapeError
 
@@ -163,8 +164,9 @@ class FusedLIF(torch.autograd.Function):
         return u, s
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_u, g_s):
-        if g_u is None and g_s is None or not ctx.needs_input_grad[0]:
+        if (g_u is None and g_s is None) or not ctx.needs_input_grad[0]:
             return None, None, None, None, None, None
         (u,) = ctx.saved_tensors
         G, owned = g_u, False
