@@ -9,7 +9,10 @@ Network (METHODS.md section 7): a window ``x`` (B, W, C) is encoded into T input
     s_l[t]   = H(u_l[t] - theta),     r_l[t] = H(u_l[t-1] - theta)   (reset by subtraction)
 
 The neurons are ``snntorch.Leaky`` / ``snntorch.Synaptic`` with ``init_hidden=False``; the
-state (``mem``, ``syn``) is passed explicitly every step. The spike's gradient is a
+state (``mem``, ``syn``) is passed explicitly every step. By default (``fused=True``) the
+forward runs each layer's neurons over all T steps as one autograd node
+(:func:`snnx.nn.fused.spiking_layer`), with the same values and gradients as the snntorch
+step loop (``fused=False``, the reference). The spike's gradient is a
 surrogate (:func:`surrogate`, arctan by default) and the reset ``r`` is detached, as in
 snntorch. Readout ``membrane``: the last layer does not spike or reset and
 ``logits = (1/T) sum_t u_L[t]``; readout ``count``: ``logits = sum_t s_L[t]``.
@@ -32,7 +35,6 @@ import dataclasses
 import math
 from typing import Sequence
 
-import numpy as np
 import snntorch as snn
 import torch
 from torch import nn
@@ -40,6 +42,7 @@ from torch import nn
 from snnx.config.schema import KW, spec
 from snnx.config.seeds import derive
 from snnx.nn.ann import TileNet, _analog, noisy_linear
+from snnx.nn.fused import _discount, lif_forward, spiking_layer
 from snnx.nn.record import Record
 
 ENCODINGS = ("direct", "rate", "delta")
@@ -161,41 +164,14 @@ def encode(x: torch.Tensor, encoding: str, steps: int, *, gen: torch.Generator |
     return f.reshape(B, steps, -1).transpose(0, 1)
 
 
-def _discount(T: int, k: float, dtype, device) -> torch.Tensor:
-    """(T, T) matrix M with M[t, j] = k^(j-t) for j >= t: reverse discounted sum over time."""
-    t = torch.arange(T, device=device)
-    e = (t.view(1, T) - t.view(T, 1)).to(dtype)
-    return torch.where(e >= 0, torch.as_tensor(k, dtype=dtype).pow(e.clamp(min=0)),
-                       torch.zeros((), dtype=dtype))
-
-
 def _lif(drive: torch.Tensor, beta: float, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Leaky integrate-and-fire with reset by subtraction over T steps (no autograd).
 
     ``u[t] = beta u[t-1] + drive[t] - theta s[t-1]``, ``s[t] = H(u[t] - theta)``, u[-1] = 0,
-    in snntorch's order of operations. drive (T, B, n) -> (u, s), both (T, B, n). The loop
-    runs in numpy on CPU (a few times faster per step than torch for these small rows).
+    in snntorch's order of operations. drive (T, B, n) -> (u, s), both (T, B, n); see
+    :func:`snnx.nn.fused.lif_forward` (numpy loop on CPU).
     """
-    T = drive.shape[0]
-    if drive.device.type == "cpu":
-        c = drive.numpy()
-        U, S = np.empty_like(c), np.zeros_like(c)
-        U[0] = c[0]
-        np.greater(U[0], theta, out=S[0], casting="unsafe")
-        for t in range(1, T):
-            u = U[t]
-            np.multiply(U[t - 1], beta, out=u)
-            u += c[t]
-            u -= theta * S[t - 1]
-            np.greater(u, theta, out=S[t], casting="unsafe")
-        return torch.from_numpy(U), torch.from_numpy(S)
-    U, S = torch.empty_like(drive), torch.zeros_like(drive)
-    U[0].copy_(drive[0])
-    S[0].copy_(U[0] > theta)
-    for t in range(1, T):
-        torch.mul(U[t - 1], beta, out=U[t]).add_(drive[t]).sub_(S[t - 1], alpha=theta)
-        S[t].copy_(U[t] > theta)
-    return U, S
+    return lif_forward(drive, beta, theta)
 
 
 # ====================================================================== the network
@@ -222,6 +198,9 @@ class SNN(TileNet):
         rate_scale / delta_threshold: encoding parameters (see :func:`encode`).
         seed: seed of initialisation, weight noise and rate encoding.
         dtype: parameter dtype (default float32).
+        fused: software forward with one autograd node per layer over all T steps
+            (:func:`snnx.nn.fused.spiking_layer`; same values and gradients, several times
+            faster to train); False runs the snntorch neurons step by step (the reference).
     """
 
     TILE_PREFIX = "snn_fc"
@@ -256,14 +235,15 @@ class SNN(TileNet):
                  slope: float | None = None, encoding: str = "direct",
                  readout: str = "membrane", bias: bool = False, weight_noise: float = 0.0,
                  gain: float = 1.0, rate_scale: float = 1.0, delta_threshold: float = 0.05,
-                 seed: int = 0, dtype: torch.dtype | None = None) -> None:
+                 seed: int = 0, dtype: torch.dtype | None = None, fused: bool = True) -> None:
         super().__init__()
         self._kwargs = dict(channels=channels, window=window, hidden=tuple(hidden),
                             classes=classes, steps=steps, neuron=neuron, beta=beta, alpha=alpha,
                             threshold=threshold, surrogate=surrogate, slope=slope,
                             encoding=encoding, readout=readout, bias=bias,
                             weight_noise=weight_noise, gain=gain, rate_scale=rate_scale,
-                            delta_threshold=delta_threshold, seed=seed, dtype=dtype)
+                            delta_threshold=delta_threshold, seed=seed, dtype=dtype,
+                            fused=fused)
         for name, val, allowed in (("neuron", neuron, NEURONS), ("encoding", encoding, ENCODINGS),
                                    ("readout", readout, READOUTS)):
             if val not in allowed:
@@ -281,6 +261,7 @@ class SNN(TileNet):
         self.beta, self.alpha, self.threshold = float(beta), float(alpha), float(threshold)
         self.weight_noise, self.rate_scale = float(weight_noise), float(rate_scale)
         self.delta_threshold, self.seed = float(delta_threshold), int(seed)
+        self.fused = bool(fused)
         self.spike_fn = Surrogate(surrogate, slope)
         self.in_features = encoded_features(encoding, window, channels, steps)
         sizes = [self.in_features, *self.hidden, self.classes]
@@ -330,28 +311,41 @@ class SNN(TileNet):
         """(B, W, C) windows -> logits (B, classes), differentiable (BPTT)."""
         h = self.encode(x)
         T, B = h.shape[:2]
-        for i, (lyr, neu) in enumerate(zip(self.layers, self.neurons)):
+        neurons = self._fused_neurons if self.fused else self._step_neurons
+        for i, lyr in enumerate(self.layers):
             h = h.to(lyr.weight.dtype).reshape(T * B, -1)
             if isinstance(lyr, nn.Linear) and self.training and self.weight_noise > 0:
                 cur = noisy_linear(lyr, h, self.weight_noise, self.gen)
             else:
                 cur = lyr(h)
-            cur = cur.view(T, B, -1)
-            mem = torch.zeros_like(cur[0])
-            syn = torch.zeros_like(cur[0])
-            spikes, mems = [], []
-            for t in range(T):
-                if self.neuron == "synaptic":
-                    spk, syn, mem = neu(cur[t], syn, mem)
-                else:
-                    spk, mem = neu(cur[t], mem)
-                spikes.append(spk)
-                mems.append(mem)
-            neu.reset_mem()  # drop the state snntorch keeps on the module (no graph kept)
-            h = torch.stack(spikes)
+            u, h = neurons(i, cur.view(T, B, -1))
         if self.readout == "membrane":
-            return torch.stack(mems).mean(0)
+            return u.mean(0)
         return h.sum(0)
+
+    def _fused_neurons(self, layer: int, cur: torch.Tensor):
+        """Layer ``layer``'s neurons on currents (T, B, n) -> (u, s), one autograd node."""
+        beta, alpha, theta = self._consts(layer)
+        return spiking_layer(cur, self.spike_fn, beta=beta, theta=theta,
+                             alpha=alpha if self.neuron == "synaptic" else None,
+                             reset="subtract" if self._spiking(layer) else "none")
+
+    def _step_neurons(self, layer: int, cur: torch.Tensor):
+        """The same with the snntorch neuron, one call per step -> (u or None, s)."""
+        neu = self.neurons[layer]
+        mem = torch.zeros_like(cur[0])
+        syn = torch.zeros_like(cur[0])
+        spikes, mems = [], []
+        for t in range(cur.shape[0]):
+            if self.neuron == "synaptic":
+                spk, syn, mem = neu(cur[t], syn, mem)
+            else:
+                spk, mem = neu(cur[t], mem)
+            spikes.append(spk)
+            mems.append(mem)
+        neu.reset_mem()  # drop the state snntorch keeps on the module (no graph kept)
+        last = layer == len(self.layers) - 1
+        return (torch.stack(mems) if last else None), torch.stack(spikes)
 
     # ------------------------------------------------------------------ rule interface
     @torch.no_grad()
