@@ -23,8 +23,8 @@ MODELS = Registry("network kind", {
 __getattr__ = lazy_exports(__name__, {
     "AnalogLinear": "snnx.nn.analog", "MLP": "snnx.nn.ann", "ACTIVATIONS": "snnx.nn.ann",
     "Record": "snnx.nn.record", "Adaptable": "snnx.nn.record", "SNN": "snnx.nn.snn",
-    "ENCODINGS": "snnx.nn.snn", "READOUTS": "snnx.nn.snn", "Surrogate": "snnx.nn.snn",
-    "surrogate": "snnx.nn.snn", "encode": "snnx.nn.snn", "encoded_features": "snnx.nn.snn",
+    "ENCODINGS": "snnx.nn.snn", "READOUTS": "snnx.nn.snn", "Surrogate": "snnx.nn.surrogates",
+    "surrogate": "snnx.nn.surrogates", "encode": "snnx.nn.snn", "encoded_features": "snnx.nn.snn",
 })
 
 __all__ = ["MODELS", "AnalogLinear", "MLP", "SNN", "Record", "Adaptable", "Surrogate",
