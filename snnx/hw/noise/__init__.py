@@ -4,7 +4,8 @@
 model adds its variance (``noise.read: {constant: {sigma: 0.01}, thermal_shot: {}}``;
 ``name: null`` switches a model off). Variances are normalised by the conductance range
 squared, with ``g = G / (g_max - g_min)`` the absolute normalised conductance of a cell.
-A model is a class with ``Params`` and ``__init__(self, params, hw)`` and four methods:
+A model is a class with ``Params`` and ``__init__(self, params, hw)`` and four methods
+(:class:`NoiseModel` gives the silent defaults, a model overrides what it adds):
 
 * ``constant() -> float``: per-cell variance independent of G;
 * ``pair(gp, gn) -> Tensor | None``: G-dependent variance of a differential pair (both cells
@@ -35,6 +36,22 @@ NOISE = Registry("read-noise model", {
     "output": ("snnx.hw.noise.output:Output",
                "output-referred noise s0 + s1|y| (fits to chip measurements)"),
 })
+
+
+class NoiseModel:
+    """Defaults of the four methods: a model that adds nothing there."""
+
+    def constant(self) -> float:
+        return 0.0
+
+    def pair(self, gp: Any, gn: Any) -> Any:
+        return None
+
+    def cell(self, g: Any) -> Any:
+        return None
+
+    def output(self) -> tuple[float, float]:
+        return 0.0, 0.0
 
 
 class ReadNoise:
@@ -80,4 +97,4 @@ def read_noise(hw: Any) -> ReadNoise:
     return ReadNoise(hw)
 
 
-__all__ = ["NOISE", "ReadNoise", "read_noise"]
+__all__ = ["NOISE", "NoiseModel", "ReadNoise", "read_noise"]

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from snnx.config.schema import KW, spec
+from snnx.hw.noise import NoiseModel
 
 
 @dataclasses.dataclass(**KW)
@@ -20,7 +21,7 @@ class Params:
     sigma: float = spec(0.0, lo=0, hi=1, doc="std per read, fraction of g_max - g_min")
 
 
-class Constant:
+class Constant(NoiseModel):
     """Gaussian read noise with a constant std."""
 
     Params = Params
@@ -30,12 +31,3 @@ class Constant:
 
     def constant(self) -> float:
         return self.params.sigma ** 2
-
-    def pair(self, gp: Any, gn: Any) -> None:
-        return None
-
-    def cell(self, g: Any) -> None:
-        return None
-
-    def output(self) -> tuple[float, float]:
-        return 0.0, 0.0

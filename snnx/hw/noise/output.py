@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from snnx.config.schema import KW, spec
+from snnx.hw.noise import NoiseModel
 
 
 @dataclasses.dataclass(**KW)
@@ -21,7 +22,7 @@ class Params:
     sigma1: float = spec(0.0, lo=0, hi=1, doc="std proportional to |output|")
 
 
-class Output:
+class Output(NoiseModel):
     """Output-referred noise s0 + s1 |y|."""
 
     Params = Params
@@ -29,14 +30,6 @@ class Output:
     def __init__(self, params: Params, hw: Any) -> None:
         self.params = params
 
-    def constant(self) -> float:
-        return 0.0
-
-    def pair(self, gp: Any, gn: Any) -> None:
-        return None
-
-    def cell(self, g: Any) -> None:
-        return None
 
     def output(self) -> tuple[float, float]:
         return self.params.sigma0, self.params.sigma1

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from snnx.config.schema import KW, spec
+from snnx.hw.noise import NoiseModel
 
 
 @dataclasses.dataclass(**KW)
@@ -19,7 +20,7 @@ class Params:
     sigma: float = spec(0.0, lo=0, hi=1, doc="std per read as a fraction of G")
 
 
-class Proportional:
+class Proportional(NoiseModel):
     """Gaussian read noise with std proportional to G."""
 
     Params = Params
@@ -27,14 +28,9 @@ class Proportional:
     def __init__(self, params: Params, hw: Any) -> None:
         self.b = params.sigma ** 2
 
-    def constant(self) -> float:
-        return 0.0
 
     def pair(self, gp: Any, gn: Any) -> Any:
         return self.b * (gp * gp + gn * gn) if self.b else None
 
     def cell(self, g: Any) -> Any:
         return self.b * g ** 2 if self.b else None
-
-    def output(self) -> tuple[float, float]:
-        return 0.0, 0.0

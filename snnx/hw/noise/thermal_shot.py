@@ -16,6 +16,7 @@ import dataclasses
 from typing import Any
 
 from snnx.config.schema import KW, spec
+from snnx.hw.noise import NoiseModel
 
 K_BOLTZMANN = 1.380649e-23  # J/K (SI exact)
 Q_ELECTRON = 1.602176634e-19  # C (SI exact)
@@ -29,7 +30,7 @@ class Params:
     temperature: float = spec(300.0, lo=0, lo_open=True, doc="K, device temperature")
 
 
-class ThermalShot:
+class ThermalShot(NoiseModel):
     """Thermal + shot read noise (variance linear in G)."""
 
     Params = Params
@@ -40,14 +41,9 @@ class ThermalShot:
         self.c = params.bandwidth * (4 * K_BOLTZMANN * params.temperature
                                      + 2 * Q_ELECTRON * v) / (v * v * g_range)
 
-    def constant(self) -> float:
-        return 0.0
 
     def pair(self, gp: Any, gn: Any) -> Any:
         return self.c * (gp + gn)
 
     def cell(self, g: Any) -> Any:
         return self.c * g
-
-    def output(self) -> tuple[float, float]:
-        return 0.0, 0.0
