@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnx.transforms.encrypt import (E_GATE, KeyedPeriphery, SimulatedPUF, bnn_forward,
-                                     derive_keys, flip_attack, keyed_forward)
+from snnx.transforms.encrypt import (E_GATE, KeyedPeriphery, LayerKey, SimulatedPUF,
+                                     bnn_forward, derive_keys, flip_attack, keyed_forward)
 
 V_READ, G_ON, G_OFF, T_READ, E_DRIVER, E_SENSE = 0.2, 100e-6, 2e-6, 5e-9, 0.05e-12, 20e-15
 
@@ -118,6 +118,22 @@ def train(Xtr, ytr, seed, sizes=(64, 512, 512, 10), epochs=80):
     return net.eval()
 
 
+def observable(stored, keys, X, y, parts):
+    """Lab diagnostic: fraction of the searched key bits whose single flip away from the true
+    key lowers the number of correct attack samples (what the accept rule can see)."""
+    base = int((keyed_forward(X, stored, keys).argmax(1) == y).sum())
+    seen = total = 0
+    for i, k in enumerate(keys):
+        for part in parts:
+            for j in range(len(getattr(k, part))):
+                r, c = k.r.clone(), k.c.clone()
+                (r if part == "r" else c)[j] ^= True
+                guess = keys[:i] + [LayerKey(r, c)] + keys[i + 1:]
+                seen += int((keyed_forward(X, stored, guess).argmax(1) == y).sum()) < base
+                total += 1
+    return seen / total
+
+
 def acc(scores, y):
     return float((scores.argmax(1) == y).float().mean())
 
@@ -164,10 +180,12 @@ def main() -> None:
                 pick = torch.randperm(len(ytr), generator=ga)[:args.attack_samples]
                 res = flip_attack(ea, Xtr[pick], ytr[pick], generator=ga, sweeps=args.sweeps,
                                   parts=parts, metric=metric)
+                obs = observable(ea, derive_keys(puf.response(), shapes, scheme),
+                                 Xtr[pick], ytr[pick], parts) if metric == "accuracy" else obs
                 att.append((seed, scheme, metric, pa.key_agreement(res.keys),
                             acc(keyed_forward(Xte, ea, res.keys), yte), r[1],
                             acc(bnn_forward(Xte, ea), yte), res.accuracy, res.evaluations,
-                            res.accepted, res.seconds))
+                            res.accepted, res.seconds, obs))
     med = [statistics.median(c) for c in zip(*rows)]
     print(f"{'med':>4} " + " ".join(f"{v:>9.2%}" for v in med))
 
@@ -183,12 +201,14 @@ def main() -> None:
 
     print(f"\nflip attack ({args.attack_samples} labelled training samples, {args.sweeps} "
           f"sweep(s) over the scheme's key bits; key rec. = fraction of key bits right, "
-          f"50 % by chance)")
+          f"50 % by chance; observable = bits whose single flip from the true key lowers the "
+          f"attack-set count)")
     print(f"{'seed':>4} {'scheme':>6} {'metric':>8} {'key rec.':>9} {'test acc':>9} "
-          f"{'plain':>9} {'no key':>9} {'atk set':>9} {'tried':>6} {'kept':>5} {'[s]':>6}")
+          f"{'plain':>9} {'no key':>9} {'atk set':>9} {'tried':>6} {'kept':>5} {'[s]':>6} "
+          f"{'observable':>10}")
     for a in att:
         print(f"{a[0]:>4} {a[1]:>6} {a[2]:>8} {a[3]:>9.1%} " + " ".join(
-            f"{v:>9.2%}" for v in a[4:8]) + f" {a[8]:>6} {a[9]:>5} {a[10]:>6.1f}")
+            f"{v:>9.2%}" for v in a[4:8]) + f" {a[8]:>6} {a[9]:>5} {a[10]:>6.1f} {a[11]:>10.1%}")
     for scheme in ("swap", "full"):
         for metric in ("accuracy", "margin"):
             sel = [a for a in att if a[1] == scheme and a[2] == metric]

@@ -58,7 +58,7 @@ SIGNS = ("pair", "column")
 SORTS = ("none", "max", "mean")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TileLoad:
     """One tile: the layer, its input rows (physical row order) and output indices."""
 
