@@ -12,7 +12,8 @@ per tile), P = 2 arrays used round-robin. Each schedule runs ``--inferences`` ti
 also for the busiest cell ("max cell"); accuracy drop is against the 8-bit weights without
 stucking. Sorting alone is shown with each row key, with the greedy Hamming order alone and
 with both; "sort+stuck" uses max key + greedy. Arrays start erased, so with p = 0 the low
-bits are never written (the weights held are the intended ones truncated to 8 - L bits). The paper (ImageNet): 3.7x ResNet-50, 21x ViT-Base within 1 % accuracy.
+bits are never written (each side's magnitude is held truncated to its 8 - L high bits).
+The paper (ImageNet): 3.7x ResNet-50, 21x ViT-Base within 1 % accuracy.
 
 Run: PYTHONPATH=$PWD /work/main/.venv/bin/python bench/reprogram.py [--seeds 2]
      [--inferences 3] [--rows 64 --cols 64 --arrays 2]
