@@ -27,9 +27,9 @@ def test_amplitudes_match_the_formulas():
     p = RTNParams()
     G = torch.tensor([333e-6, 166.5e-6, 10e-6, 0.0, 2e-7], dtype=torch.float64)
     for i, g in enumerate(G.tolist()[:3]):
-        assert float(thermal_shot_sigma(G, p)[i]) == pytest.approx(sigma_ref(g), rel=1e-12)
-        assert float(rtn_amplitude(G, p)[i]) == pytest.approx(rtn_ref(g), rel=1e-12)
-    assert float(rtn_ref(333e-6)) == pytest.approx(6.670e-7, rel=1e-3)  # ~0.2 % of G_max
+        assert float(thermal_shot_sigma(G, p)[i]) == pytest.approx(sigma_ref(g), rel=1e-12, abs=0)
+        assert float(rtn_amplitude(G, p)[i]) == pytest.approx(rtn_ref(g), rel=1e-12, abs=0)
+    assert float(rtn_ref(333e-6)) == pytest.approx(6.670e-7, rel=1e-3, abs=0)  # ~0.2 % of G_max
     assert float(rtn_amplitude(G, p)[3]) == 0.0 and float(thermal_shot_sigma(G, p)[3]) == 0.0
     assert float(rtn_amplitude(G, p)[4]) == 0.0          # near the pole G = tau: switched off
     assert RTNParams(bandwidth=1e9).bandwidth == 1e9
@@ -52,7 +52,7 @@ def test_rtn_is_two_valued_with_probability_half():
     d = sample_conductance(G, p, torch.Generator().manual_seed(0)) - G
     amp = rtn_ref(333e-6)
     up = d > 0.5 * amp
-    assert torch.allclose(d[up], torch.full_like(d[up], amp), rtol=1e-9)
+    assert torch.allclose(d[up], torch.full_like(d[up], amp), rtol=1e-9, atol=0)
     assert bool((d[~up] == 0).all())
     frac = float(up.double().mean())
     assert abs(frac - 0.5) < 4 * math.sqrt(0.25 / 40000)
@@ -68,7 +68,8 @@ def test_sample_moments_match_the_formulas(level):
     mean = 0.5 * rtn_ref(g)
     var = sigma_ref(g) ** 2 + rtn_ref(g) ** 2 / 4
     sh, v = cell_moments(G[:1], p)
-    assert float(sh) == pytest.approx(mean, rel=1e-12) and float(v) == pytest.approx(var)
+    assert float(sh) == pytest.approx(mean, rel=1e-12, abs=0)
+    assert float(v) == pytest.approx(var, rel=1e-12, abs=0)
     assert abs(float(d.mean()) - mean) < 4 * math.sqrt(var / n)
     # variance: SE from the sample fourth moment (the RTN part is not Gaussian)
     m4 = float(((d - d.mean()) ** 4).mean())
@@ -92,18 +93,18 @@ def test_read_output_moments_match_many_sampled_reads():
     Gs = sample_conductance(G.expand(S, M, N).contiguous(), p, gen)       # (S, M, N)
     y = torch.einsum("bm,smn->sbn", x, Gs) - (x @ G)
     assert torch.all((y.mean(0) - shift).abs() < 4 * torch.sqrt(var / S))
-    assert torch.allclose(y.var(0), var, rtol=4 * math.sqrt(2 / S))
+    assert torch.allclose(y.var(0), var, rtol=4 * math.sqrt(2 / S), atol=0)
     # the engine's Gaussian draw has the same moments
     yg = noisy_read(x.repeat(S, 1), G, p, gen).view(S, 2, N) - x @ G
     assert torch.all((yg.mean(0) - shift).abs() < 4 * torch.sqrt(var / S))
-    assert torch.allclose(yg.var(0), var, rtol=4 * math.sqrt(2 / S))
+    assert torch.allclose(yg.var(0), var, rtol=4 * math.sqrt(2 / S), atol=0)
     # the shift is x @ (dG_rtn / 2), the variance x^2 @ (sigma^2 + dG_rtn^2 / 4), explicitly
     sig = torch.tensor([[sigma_ref(float(g), f=1e9) for g in row] for row in G.tolist()],
                        dtype=torch.float64)
     rt = torch.tensor([[rtn_ref(float(g)) if g > 0 else 0.0 for g in row] for row in G.tolist()],
                       dtype=torch.float64)
-    assert torch.allclose(shift, x @ (rt / 2))
-    assert torch.allclose(var, (x * x) @ (sig ** 2 + rt ** 2 / 4))
+    assert torch.allclose(shift, x @ (rt / 2), rtol=1e-9, atol=0)
+    assert torch.allclose(var, (x * x) @ (sig ** 2 + rt ** 2 / 4), rtol=1e-9, atol=0)
 
 
 def test_resna_noisy_weight_forward_and_straight_through_gradient():

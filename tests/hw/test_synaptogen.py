@@ -102,13 +102,13 @@ def test_only_switching_cells_change_and_draw():
     st = dev.init((6, 5), gen)
     assert bool(st.in_hrs.all())
     r_hrs = dev.resistance(st)
-    assert torch.allclose(r_hrs, 10 ** st.y[1].reshape(6, 5))
+    assert torch.allclose(r_hrs, 10 ** st.y[1].reshape(6, 5), rtol=1e-12, atol=0)
     sel = torch.zeros(6, 5, dtype=torch.bool)
     sel[:3] = True
     st1 = dev.switch(st, sel, None, gen)  # SET: no VAR draw, LRS of the current cycle
     assert torch.equal(st1.hist, st.hist) and int(st1.cycles.sum()) == 0
     r1 = dev.resistance(st1)
-    assert torch.allclose(r1[:3], 10 ** st.y[0].reshape(6, 5)[:3])
+    assert torch.allclose(r1[:3], 10 ** st.y[0].reshape(6, 5)[:3], rtol=1e-12, atol=0)
     assert torch.equal(r1[3:], r_hrs[3:])
     # RESET of all: only the 15 cells in LRS switch and draw a new cycle
     st2 = dev.switch(st1, None, torch.ones(6, 5, dtype=torch.bool), gen)
@@ -142,14 +142,14 @@ def test_read_current_noise_and_nonlinear_iv():
     st = dev.init((4,), gen)
     st = dev.switch(st, torch.tensor([True, True, False, False]), None, gen)
     R = dev.resistance(st)
-    assert torch.allclose(dev.read_current(st), 0.2 / R)
-    assert torch.allclose(dev.read_current(st, nonlinear=True), 0.2 / R)  # R defined at V0
+    assert torch.allclose(dev.read_current(st), 0.2 / R, rtol=1e-12, atol=0)
+    assert torch.allclose(dev.read_current(st, nonlinear=True), 0.2 / R, rtol=1e-12, atol=0)  # R defined at V0
     for v in (0.5, -0.3, 1.0):
         f = lambda a, x: 1 + sum(c * x ** (k + 1) for k, c in enumerate(a))  # noqa: E731
         hrs = st.in_hrs.numpy()
         shape = np.where(hrs, f(p.iv_hrs, v) / f(p.iv_hrs, 0.2), f(p.iv_lrs, v) / f(p.iv_lrs, 0.2))
         ref = v / R.numpy() * shape
-        assert np.allclose(dev.read_current(st, v=v, nonlinear=True).numpy(), ref)
+        assert np.allclose(dev.read_current(st, v=v, nonlinear=True).numpy(), ref, rtol=1e-12, atol=0)
     reads = torch.stack([dev.read_current(st, gen=gen) for _ in range(4000)])
     I0 = 0.2 / R
     k, q = 1.380649e-23, 1.602176634e-19
@@ -162,9 +162,10 @@ def test_read_current_noise_and_nonlinear_iv():
 
 
 def test_read_noise_uses_the_electron_charge():
-    sd = float(read_noise_sigma(torch.tensor(100e-6), torch.tensor(5e-4), 300.0, 1e8))
+    sd = float(read_noise_sigma(torch.tensor(100e-6, dtype=torch.float64),
+                                torch.tensor(5e-4, dtype=torch.float64), 300.0, 1e8))
     assert sd == pytest.approx(math.sqrt(4 * 1.380649e-23 * 300 * 1e8 * 5e-4
-                                         + 2 * 1.602176634e-19 * 1e-4 * 1e8), rel=1e-9)
+                                         + 2 * 1.602176634e-19 * 1e-4 * 1e8), rel=1e-9, abs=0)
     assert sd / 100e-6 < 1e-3  # ~0.06 %: no few-% noise from Euler's number in the shot term
 
 
