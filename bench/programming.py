@@ -153,9 +153,11 @@ def main() -> None:
         en = x.pulses * cfg.cost.e_pulse + x.reads * e_read
         ew = x.equiv * cfg.cost.e_pulse + x.reads * e_read
         conv = "-" if x.converged is None else f"{100 * x.converged:.2f}"
-        print(f"{x.name:28} {100 * float(e.mean()):6.3f} {100 * float(e.pow(2).mean().sqrt()):6.3f} "
-              f"{100 * float(e.quantile(0.99)):6.3f} {100 * float((e <= HALF_LEVEL).double().mean()):7.2f} "
-              f"{100 * float((e <= vp.tolerance).double().mean()):7.2f} {conv:>6} "
+        pct = [100 * float(v) for v in (e.mean(), e.pow(2).mean().sqrt(), e.quantile(0.99),
+                                        (e <= HALF_LEVEL).double().mean(),
+                                        (e <= vp.tolerance).double().mean())]
+        print(f"{x.name:28} {pct[0]:6.3f} {pct[1]:6.3f} {pct[2]:6.3f} {pct[3]:7.2f} "
+              f"{pct[4]:7.2f} {conv:>6} "
               f"{x.iterations:5d} {x.pulses / n:6.2f} {x.equiv / n:6.2f} {x.reads / n:6.2f} "
               f"{en * 1e9:7.1f} {ew * 1e9:7.1f} {en / e_base:6.2f} "
               f"{float(e.mean()) / err_base:7.2f} {x.ms:6.0f}")

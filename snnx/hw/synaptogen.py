@@ -306,7 +306,8 @@ class SynaptogenDevice:
         if nonlinear:
             hrs = state.in_hrs.reshape(state.shape)
             f = torch.where(hrs, _poly(p.iv_hrs, v), _poly(p.iv_lrs, v))
-            f0 = torch.where(hrs, _poly(p.iv_hrs, p.v_read), _poly(p.iv_lrs, p.v_read))
+            f0 = torch.where(hrs, G.new_tensor(_poly(p.iv_hrs, p.v_read)),
+                             G.new_tensor(_poly(p.iv_lrs, p.v_read)))
             g0 = G / f0
             current = v * g0 * f
         else:

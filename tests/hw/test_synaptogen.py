@@ -1,5 +1,6 @@
 """Synaptogen-like device (snnx.hw.synaptogen): statistics against the configuration."""
 
+import doctest
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from scipy import optimize, stats
 
 from snnx.errors import ConfigError, ShapeError
+from snnx.hw import synaptogen
 from snnx.hw.synaptogen import SynaptogenDevice, SynaptogenParams, read_noise_sigma
 
 N = 12000
@@ -143,13 +145,16 @@ def test_read_current_noise_and_nonlinear_iv():
     st = dev.switch(st, torch.tensor([True, True, False, False]), None, gen)
     R = dev.resistance(st)
     assert torch.allclose(dev.read_current(st), 0.2 / R, rtol=1e-12, atol=0)
-    assert torch.allclose(dev.read_current(st, nonlinear=True), 0.2 / R, rtol=1e-12, atol=0)  # R defined at V0
+    # R is defined at V0, so the non-linear read agrees there
+    assert torch.allclose(dev.read_current(st, nonlinear=True), 0.2 / R, rtol=1e-12, atol=0)
     for v in (0.5, -0.3, 1.0):
         f = lambda a, x: 1 + sum(c * x ** (k + 1) for k, c in enumerate(a))  # noqa: E731
         hrs = st.in_hrs.numpy()
-        shape = np.where(hrs, f(p.iv_hrs, v) / f(p.iv_hrs, 0.2), f(p.iv_lrs, v) / f(p.iv_lrs, 0.2))
+        shape = np.where(hrs, f(p.iv_hrs, v) / f(p.iv_hrs, 0.2),
+                         f(p.iv_lrs, v) / f(p.iv_lrs, 0.2))
         ref = v / R.numpy() * shape
-        assert np.allclose(dev.read_current(st, v=v, nonlinear=True).numpy(), ref, rtol=1e-12, atol=0)
+        got = dev.read_current(st, v=v, nonlinear=True).numpy()
+        assert np.allclose(got, ref, rtol=1e-12, atol=0)
     reads = torch.stack([dev.read_current(st, gen=gen) for _ in range(4000)])
     I0 = 0.2 / R
     k, q = 1.380649e-23, 1.602176634e-19
@@ -170,7 +175,8 @@ def test_read_noise_uses_the_electron_charge():
 
 
 @pytest.mark.parametrize("kw,msg", [
-    ({"var_a": (((1.1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0)),)}, "var_a: VAR is not stable"),
+    ({"var_a": (((1.1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0)),)},
+     "var_a: VAR is not stable"),
     ({"var_a": (((0.5, 0), (0, 0.5)),)}, "var_a: expected shape"),
     ({"noise_corr": ((1, 2, 0, 0), (2, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1))}, "noise_corr:"),
     ({"gmm_weights": (0.5, -0.5, 1.0)}, "gmm_weights:"),
@@ -191,3 +197,7 @@ def test_mask_errors():
         dev.switch(st, m, m, gen)
     with pytest.raises(ShapeError, match="^reset_mask: expected a bool"):
         dev.switch(st, None, torch.ones(4, dtype=torch.bool), gen)
+
+
+def test_docstring_example():
+    assert doctest.testmod(synaptogen).failed == 0
