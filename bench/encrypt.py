@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from snnx.transforms.encrypt import (E_GATE, KeyedPeriphery, LayerKey, SimulatedPUF,
-                                     bnn_forward, derive_keys, flip_attack, keyed_forward)
+                                     bnn_forward, derive_keys, keyed_forward)
+from snnx.transforms.encrypt_attack import flip_attack
 
 V_READ, G_ON, G_OFF, T_READ, E_DRIVER, E_SENSE = 0.2, 100e-6, 2e-6, 5e-9, 0.05e-12, 20e-15
 

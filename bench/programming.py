@@ -34,7 +34,8 @@ from _timing import median_time
 
 import snnx.hw as hw
 from snnx.hw import device as dev
-from snnx.hw.programming import program_one_shot, program_verify
+from snnx.hw.programming.one_shot import program_one_shot
+from snnx.hw.programming.verify import program_verify
 from snnx.hw.vipi import VIPIParams, program_vipi
 
 HALF_LEVEL = 1 / 30
@@ -64,7 +65,7 @@ def setup(seed: int, n: int):
                                  cfg.device.levels)
     target = gmin + r * levels
     faults = dev.sample_faults((n, n), cfg, gen, torch.device("cpu"))
-    gain = dev.sample_d2d_gain((n, n), cfg, gen, torch.device("cpu"), torch.float64)
+    gain = dev.sample_variation((n, n), cfg, gen, torch.device("cpu"), torch.float64)
     return cfg, target, faults, gain
 
 
@@ -83,7 +84,7 @@ def run_verify(name, cfg, target, faults, gain, seed, ks):
     dev.apply_faults(G, faults, cfg)
     errs, pulses = [float(((G - target) / r).abs()[ok].mean())], [st.pulses]
     for k in ks:
-        Gk, sk = program_verify(target, cfg.replace(**{"programming.max_iters": k}),
+        Gk, sk = program_verify(target, cfg.replace(**{"programming.verify.max_iters": k}),
                                 torch.Generator().manual_seed(seed), gain, faults)
         errs.append(float(((Gk - target) / r).abs()[ok].mean()))
         pulses.append(sk.pulses)
@@ -120,15 +121,15 @@ def main() -> None:
     n, r = target.numel(), dev.g_range(cfg)
     s = dev.step_fraction(cfg)
     vp = VIPIParams()
-    tight = cfg.replace(**{"programming.tolerance": vp.tolerance / s,
-                           "programming.max_iters": vp.n_iter})
+    tight = cfg.replace(**{"programming.verify.tolerance": vp.tolerance / s,
+                           "programming.verify.max_iters": vp.n_iter})
     seed = args.seed + 1
     G1, st1 = program_one_shot(target, cfg, torch.Generator().manual_seed(seed))
     dev.apply_faults(G1, faults, cfg)
     res = [Result("one-shot", G1, st1.pulses, st1.pulses, 0.0, 0, None, [0],
                   [float(((G1 - target) / r).abs()[ok].mean())], [st1.pulses])]
     res.append(run_verify("verify (tol 1/30, 8 rounds)", cfg, target, faults, gain, seed,
-                          range(1, cfg.programming.max_iters + 1)))
+                          range(1, cfg.programming_params.max_iters + 1)))
     res.append(run_verify("verify (tol 0.015, 100 rds)", tight, target, faults, gain, seed,
                           (1, 2, 3, 4, 6, 8, 12, 16, 25, 40, 60, 100)))
     res.append(run_vipi("VIPI (one-shot start)", cfg, target, faults, gain, seed, vp, False))

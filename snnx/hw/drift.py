@@ -41,7 +41,7 @@ import math
 
 import torch
 
-from snnx.configtools import _check_meta, spec
+from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
 
 

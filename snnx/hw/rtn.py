@@ -42,9 +42,9 @@ import math
 
 import torch
 
-from snnx.configtools import _check_meta, spec
+from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
-from snnx.hw.device import K_BOLTZMANN, Q_ELECTRON
+from snnx.hw.noise.thermal_shot import K_BOLTZMANN, Q_ELECTRON
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -58,9 +58,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from snnx.configtools import _check_meta, spec
+from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
-from snnx.hw.device import K_BOLTZMANN, Q_ELECTRON
+from snnx.hw.noise.thermal_shot import K_BOLTZMANN, Q_ELECTRON
 
 F = 4  # features per cycle
 FEATURES = ("log10_r_lrs", "log10_r_hrs", "v_set", "v_reset")

@@ -64,11 +64,13 @@ import math
 
 import torch
 
-from snnx.configtools import _check_meta, spec
+from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
 from snnx.hw import device as dev
 from snnx.hw.config import HWConfig
-from snnx.hw.programming import ProgramStats, program_one_shot
+from snnx.hw.noise import read_noise
+from snnx.hw.programming import ProgramStats
+from snnx.hw.programming.one_shot import program_one_shot
 
 #: board ADC counts that span the conductance range (the [R] conversion of this module)
 BOARD_COUNTS_PER_RANGE = 1000.0
@@ -198,8 +200,7 @@ def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
         sa0, sa1 = faults[0].reshape(-1), faults[1].reshape(-1)
         ok = ~(sa0 | sa1)
     n_ok = max(int(ok.sum()), 1)
-    a, b, c = dev.read_noise_var(hw)
-    noisy = bool(a or b or c)
+    noise_model = read_noise(hw)
     pulses_per_u = p.loop_gain / ((p.kp + p.ki) * p.error_gain * s)
     converged = torch.zeros_like(ok)
     cell_pulses = torch.zeros_like(t)
@@ -209,9 +210,9 @@ def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
     _record(stats, g, t, ok, converged, n_ok, p.tolerance)
     for it in range(p.n_iter):
         gi, ti = g[idx], t[idx]
-        if noisy:
-            gabs = gi + gmin / r  # G / range
-            sd = torch.sqrt(a + b * gabs * gabs + c * gabs)
+        var = noise_model.cell(gi * r + gmin, r)
+        if var is not None:
+            sd = torch.sqrt(var)
             z = torch.randn(gi.shape, generator=gen, device=gi.device, dtype=gi.dtype)
             read = gi + sd * z
         else:

@@ -12,8 +12,8 @@ from snnx.hw import device as dev
 from snnx.hw.programming import ProgramStats
 from snnx.hw.vipi import VIPIParams, program_vipi
 
-QUIET = {"noise.prog_sigma": 0.0, "noise.read_sigma": 0.0, "device.stuck_at": 0.0,
-         "device.d2d_sigma": 0.0, "device.update.c2c_sigma": 0.0}
+QUIET = {"noise.prog_sigma": 0.0, "noise.read.constant.sigma": 0.0, "device.stuck_at": 0.0,
+         "device.soft_bounded.d2d_sigma": 0.0, "device.soft_bounded.c2c_sigma": 0.0}
 
 
 def reference(t, g0, gain, p: VIPIParams, s: float):
@@ -83,7 +83,7 @@ def test_noisy_array_converges_and_stuck_cells_burn_the_budget():
     r, gmin = dev.g_range(cfg), cfg.device.g_min
     t = 0.3 + 0.4 * torch.rand(shape, generator=gen, dtype=torch.float64)  # far from stuck
     faults = dev.sample_faults(shape, cfg, gen, torch.device("cpu"))
-    gain = dev.sample_d2d_gain(shape, cfg, gen, torch.device("cpu"), torch.float64)
+    gain = dev.sample_variation(shape, cfg, gen, torch.device("cpu"), torch.float64)
     stuck = faults[0] | faults[1]
     assert int(stuck.sum()) > 10
     p = VIPIParams()
@@ -99,7 +99,7 @@ def test_noisy_array_converges_and_stuck_cells_burn_the_budget():
     assert bool((G[faults[1]] == cfg.device.g_max).all())
     # a released cell read inside the dead zone: its true error is within dead zone + noise
     err = ((G - gmin) / r - t).abs()
-    assert float(err[st.converged].max()) < p.tolerance + 5 * cfg.noise.read_sigma
+    assert float(err[st.converged].max()) < p.tolerance + 5 * cfg.noise.read["constant"].sigma
     assert float((err[ok] <= 1 / 30).double().mean()) >= 0.99
     h = st.history
     assert len(h["pulses"]) == st.iterations + 1

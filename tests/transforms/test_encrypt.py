@@ -16,8 +16,9 @@ import torch
 import snnx.transforms.encrypt as enc_mod
 from snnx.errors import ConfigError, ShapeError
 from snnx.transforms.encrypt import (KeyedPeriphery, LayerKey, SimulatedPUF, bnn_forward,
-                                     derive_keys, encrypt_layer, flip_attack, keyed_forward,
+                                     derive_keys, encrypt_layer, keyed_forward,
                                      periphery_ops)
+from snnx.transforms.encrypt_attack import flip_attack
 
 
 def gen(seed):
