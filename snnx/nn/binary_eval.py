@@ -172,39 +172,41 @@ def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> Path:
 
 def plot_accuracy(summary: Sequence[dict], path: str | os.PathLike, *,
                   sigma_for_bits: float = 0.0) -> Path:
-    """Two panels: accuracy vs ADC bits (at ``sigma_for_bits``) and vs sigma_H (ideal ADC).
+    """Accuracy vs ADC bits (at ``sigma_for_bits``) and vs sigma_H (ideal ADC), per net.
 
-    One line per (net, mode) with the seed spread as error bars; the ideal ADC is drawn at
+    One row of two panels per net, one line per mode (solid: differential sensing, dashed:
+    single-ended) with the seed spread as error bars; the ideal ADC is drawn at
     ``max(bits) + 2`` and labelled "ideal".
     """
     from snnx.monitor import _figure, _save
 
     bits = sorted({r["adc_bits"] for r in summary if r["adc_bits"] is not None})
     x_inf = (max(bits) if bits else 8) + 2
-    fig = _figure(11.0, 4.4)
-    ax_b, ax_s = fig.subplots(1, 2)
-    lines = sorted({(r["net"], r["mode"]) for r in summary})
-    for i, (net, mode) in enumerate(lines):
-        style = dict(color=f"C{i % 10}", linestyle="-" if MODES[mode].sense == "diff" else "--",
-                     marker="o", markersize=3, capsize=2, label=f"{net} {mode}")
-        rb = sorted((r for r in summary if (r["net"], r["mode"]) == (net, mode)
-                     and math.isclose(r["sigma_h"], sigma_for_bits, abs_tol=1e-12)),
-                    key=lambda r: x_inf if r["adc_bits"] is None else r["adc_bits"])
-        if rb:
-            ax_b.errorbar([x_inf if r["adc_bits"] is None else r["adc_bits"] for r in rb],
-                          [r["mean"] for r in rb], [r["std"] for r in rb], **style)
-        rs = sorted((r for r in summary if (r["net"], r["mode"]) == (net, mode)
-                     and r["adc_bits"] is None), key=lambda r: r["sigma_h"])
-        if rs:
-            ax_s.errorbar([r["sigma_h_uA"] for r in rs], [r["mean"] for r in rs],
-                          [r["std"] for r in rs], **style)
-    ax_b.set_xticks(bits + [x_inf], [str(b) for b in bits] + ["ideal"])
-    ax_b.set(title=f"ADC resolution (sigma_H = {sigma_for_bits * 1e6:g} uA)",
-             xlabel="ADC bits", ylabel="test accuracy")
-    ax_s.set(title="HRS current spread (ideal ADC)", xlabel="sigma_H (uA)",
-             ylabel="test accuracy")
-    for ax in (ax_b, ax_s):
-        ax.grid(alpha=0.3)
-        ax.set_ylim(0.0, 1.02)
-    ax_s.legend(fontsize=7, ncol=2, loc="lower left")
+    nets = sorted({r["net"] for r in summary})
+    fig = _figure(11.0, 3.8 * max(1, len(nets)))
+    axes = fig.subplots(max(1, len(nets)), 2, squeeze=False)
+    for (ax_b, ax_s), net in zip(axes, nets):
+        for i, mode in enumerate(sorted({r["mode"] for r in summary if r["net"] == net})):
+            style = dict(color=f"C{i}", marker="o", markersize=3, capsize=2, label=mode,
+                         linestyle="-" if MODES[mode].sense == "diff" else "--")
+            mine = [r for r in summary if (r["net"], r["mode"]) == (net, mode)]
+            rb = sorted((r for r in mine
+                         if math.isclose(r["sigma_h"], sigma_for_bits, abs_tol=1e-12)),
+                        key=lambda r: x_inf if r["adc_bits"] is None else r["adc_bits"])
+            if rb:
+                ax_b.errorbar([x_inf if r["adc_bits"] is None else r["adc_bits"] for r in rb],
+                              [r["mean"] for r in rb], [r["std"] for r in rb], **style)
+            rs = sorted((r for r in mine if r["adc_bits"] is None), key=lambda r: r["sigma_h"])
+            if rs:
+                ax_s.errorbar([r["sigma_h_uA"] for r in rs], [r["mean"] for r in rs],
+                              [r["std"] for r in rs], **style)
+        ax_b.set_xticks(bits + [x_inf], [str(b) for b in bits] + ["ideal"])
+        ax_b.set(title=f"{net}: ADC resolution (sigma_H = {sigma_for_bits * 1e6:g} uA)",
+                 xlabel="ADC bits", ylabel="test accuracy")
+        ax_s.set(title=f"{net}: HRS current spread (ideal ADC)", xlabel="sigma_H (uA)",
+                 ylabel="test accuracy")
+        for ax in (ax_b, ax_s):
+            ax.grid(alpha=0.3)
+            ax.set_ylim(0.0, 1.02)
+        ax_s.legend(fontsize=8, loc="lower left")
     return _save(fig, path)

@@ -7,21 +7,21 @@ currents of its driven cells. ``i_mm = I_L - I_H`` is one integer unit. ``[.]`` 
 indicator, ``v+ = [x = +1]``, ``v- = [x = -1]``. The eleven modes (cells per weight, input
 planes = cycles, digital recombination after the ADC) are:
 
-=========  =====  ==========================================  ======  ====================
-mode       cells  cells / drive                               cycles  digital result
-=========  =====  ==========================================  ======  ====================
-bnn_i      2      diff. columns [w=1], [w=-1]; v = [x=1]       1       2 S - sum w
-bnn_ii     2      same columns; v = [x=-1]                      1       sum w - 2 S
-bnn_iii    1      one column [w=1]; cycles v+, v-               2       2 (S+ - S-) - sum x
-bnn_iv     1      one column [w=-1]; cycles v+, v-              2       sum x + 2 (S- - S+)
-bnn_v      2      rows (v+: [w=1], v-: [w=-1]), one column      1       2 matches - N
-bnn_vi     4      rows (v+, v-) x diff. columns (XNOR pair)     1       matches - mismatches
-tnn_i      4      as bnn_vi (x = 0 drives nothing)              1       S
-tnn_ii     2      diff.; planes [x!=0] (x1), [x=-1] (x-2)      2       S0 - 2 S1
-tnn_iii    2      diff.; planes of x+1: [x=0] (x1), [x=1] (x2)  2       S0 + 2 S1 - sum w
-tnn_iv     2      columns = two's-complement bits of w          2 (4)   sum of signed reads
-tnn_v      2      columns = bits of w+1; cycles v+, v-          2 (4)   sum - sum x
-=========  =====  ==========================================  ======  ====================
+=======  =====  ==============================================  ======  ====================
+mode     cells  cells / drive                                   cycles  digital result
+=======  =====  ==============================================  ======  ====================
+bnn_i    2      diff. columns [w=1], [w=-1]; v = [x=1]          1       2 S - sum w
+bnn_ii   2      same columns; v = [x=-1]                        1       sum w - 2 S
+bnn_iii  1      one column [w=1]; cycles v+, v-                 2       2 (S+ - S-) - sum x
+bnn_iv   1      one column [w=-1]; cycles v+, v-                2       sum x + 2 (S- - S+)
+bnn_v    2      rows (v+: [w=1], v-: [w=-1]), one column        1       2 matches - N
+bnn_vi   4      rows (v+, v-) x diff. columns (XNOR pair)       1       matches - mismatches
+tnn_i    4      as bnn_vi (x = 0 drives nothing)                1       S
+tnn_ii   2      diff.; planes [x!=0] (x1), [x=-1] (x-2)         2       S0 - 2 S1
+tnn_iii  2      diff.; planes of x+1: [x=0] (x1), [x=1] (x2)    2       S0 + 2 S1 - sum w
+tnn_iv   2      columns = two's-complement bits of w (x1, x-2)  2 (4)   sum of signed reads
+tnn_v    2      columns = bits of w+1 (x1, x2); cycles v+, v-   2 (4)   sum - sum x
+=======  =====  ==============================================  ======  ====================
 
 Differential modes sense ``I+ - I-`` on a signed ADC (the HRS floor cancels). Single-ended
 modes (bnn_iii, bnn_iv, bnn_v, tnn_iv, tnn_v) subtract the floor ``n_drv I_H`` of the

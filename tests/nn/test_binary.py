@@ -345,3 +345,10 @@ def test_errors_name_the_parameter():
         BinaryCell(i_h=0.0)
     with pytest.raises(ConfigError, match=r"^kind: 'quaternary'"):
         BNN((4, 2), kind="quaternary")
+
+
+def test_cell_from_the_binary_cim_preset():
+    import snnx.hw as hw
+    cell = BinaryCell.from_hw(hw.load("binary_cim"))
+    assert cell.i_h == pytest.approx(5e-6) and cell.i_l == pytest.approx(30e-6)
+    assert cell.i_mm == pytest.approx(25e-6)
