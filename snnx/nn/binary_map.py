@@ -27,7 +27,10 @@ Differential modes sense ``I+ - I-`` on a signed ADC (the HRS floor cancels). Si
 modes (bnn_iii, bnn_iv, bnn_v, tnn_iv, tnn_v) subtract the floor ``n_drv I_H`` of the
 ``n_drv`` rows driven in that array and cycle before an unsigned ADC (an analog offset as in
 the reference simulator); ``sum w`` per column is stored digitally at programming time and
-``sum x``, ``n_drv`` are counted digitally from the input. With ideal cells and an ideal ADC
+``sum x``, ``n_drv`` are counted digitally from the input (bnn_v subtracts ``sum |x|``, which
+is N for +-1 inputs). Every array, cycle and sensed column has its own conversion, uniform
+over ``alpha [-n_max i_mm, n_max i_mm]`` (signed) or ``alpha [0, n_max I_L]`` (unsigned),
+``n_max`` = rows an array can drive at once. With ideal cells and an ideal ADC
 every mode returns the exact integer ``W x``. The HRS floor is never 0: with D2D variation
 the drawn HRS currents do not cancel, and clipping at 0 biases their mean upward, which the
 nominal single-ended offset does not remove (the error grows with the number of driven rows).
@@ -53,8 +56,8 @@ import torch
 from snnx.errors import ConfigError, ShapeError
 
 BNN_VALUES = (-1, 1)
-_FIXED = 2.0 ** 30  # digital reads are fixed-point with LSB 2^-30 unit (drops float dust)
 TNN_VALUES = (-1, 0, 1)
+_FIXED = 2.0 ** 30  # digital reads are fixed-point with LSB 2^-30 unit (drops float dust)
 
 
 @dataclass(frozen=True, kw_only=True)
