@@ -78,7 +78,7 @@ def read_energy(cfg) -> float:
 def run_verify(name, cfg, target, faults, gain, seed, ks):
     """program_verify, with its error history from re-runs capped at k rounds (same seed:
     the first k rounds of a longer run are identical)."""
-    r, gmin = dev.g_range(cfg), cfg.device.g_min
+    r = dev.g_range(cfg)
     ok = ~(faults[0] | faults[1])
     G, st = program_one_shot(target, cfg, torch.Generator().manual_seed(seed))
     dev.apply_faults(G, faults, cfg)

@@ -27,7 +27,6 @@ from typing import Any
 
 from snnx.config.registry import Registry
 from snnx.data.dataset import WindowDataset
-from snnx.errors import ConfigError
 
 DATASETS = Registry("dataset", {
     "synthetic_har": ("snnx.data.har_synth:open_dataset",

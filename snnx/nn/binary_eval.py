@@ -178,7 +178,7 @@ def plot_accuracy(summary: Sequence[dict], path: str | os.PathLike, *,
     single-ended) with the seed spread as error bars; the ideal ADC is drawn at
     ``max(bits) + 2`` and labelled "ideal".
     """
-    from snnx.monitor import _figure, _save
+    from snnx.monitor.figures import _figure, _save
 
     bits = sorted({r["adc_bits"] for r in summary if r["adc_bits"] is not None})
     x_inf = (max(bits) if bits else 8) + 2

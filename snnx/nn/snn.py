@@ -32,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Sequence
 
 import snntorch as snn
@@ -44,7 +43,7 @@ from snnx.config.seeds import derive
 from snnx.nn.ann import TileNet, _analog, noisy_linear
 from snnx.nn.fused import _discount, lif_forward, spiking_layer
 from snnx.nn.record import Record
-from snnx.nn.surrogates import Surrogate, surrogate  # noqa: F401  (re-exported)
+from snnx.nn.surrogates import Surrogate
 
 ENCODINGS = ("direct", "rate", "delta")
 READOUTS = ("membrane", "count")

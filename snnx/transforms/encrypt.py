@@ -59,7 +59,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import time
 from typing import Sequence
 
 import numpy as np

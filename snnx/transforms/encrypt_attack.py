@@ -11,11 +11,10 @@ import dataclasses
 import time
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from snnx.errors import ConfigError, ShapeError
-from snnx.transforms.encrypt import (KeyedPeriphery, Layer, LayerKey, _check_layers, _pair_perm,
+from snnx.errors import ConfigError
+from snnx.transforms.encrypt import (Layer, LayerKey, _check_layers, _pair_perm,
                                      _sign)
 
 @dataclasses.dataclass
