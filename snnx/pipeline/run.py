@@ -45,9 +45,11 @@ from snnx.monitor.loggers import JsonlLogger, MultiLogger, StdoutLogger
 from snnx.pipeline import model as pm
 from snnx.pipeline.data import label_mask, prepare
 from snnx.pipeline.deploy import deploy
-from snnx.pipeline.folder import (CONFIG_FILE, KEEP_STEP_CHECKPOINTS, LOCK_FILE, RUN_KIND,
-                                  absolute_paths, alive, load_run_checkpoint, new_run_dir,
-                                  read_pid, read_run)
+from snnx.pipeline.checks import check_classes, check_memory
+from snnx.pipeline.folder import (CONFIG_FILE, KEEP_STEP_CHECKPOINTS, LOCK_FILE,
+                                  PREPROCESSING_FILE, RUN_KIND, absolute_paths, alive,
+                                  check_writable, load_latest_checkpoint, new_run_dir,
+                                  preprocessing_of, read_pid, read_run, write_text)
 from snnx.pipeline.loop import OnlineLoop
 from snnx.pipeline.pretrain import Pretraining
 from snnx.pipeline.recipe import Recipe
@@ -65,14 +67,19 @@ class Run:
         recipe: the validated recipe.
         out: the run folder; default :func:`~snnx.pipeline.folder.new_run_dir` under runs/.
         resume: an existing run folder to continue (:meth:`resume` builds this).
+        label: shown in the default folder name (``runs/<recipe>/<time>-<label>``), e.g.
+            :func:`~snnx.pipeline.folder.run_label` of the ``--set`` overrides.
     """
 
     def __init__(self, recipe: Recipe, *, out: str | os.PathLike | None = None,
-                 resume: str | os.PathLike | None = None) -> None:
+                 resume: str | os.PathLike | None = None, label: str = "") -> None:
         self.recipe = recipe
         self.resuming = resume is not None
-        self.run_dir = Path(resume if resume is not None else out or new_run_dir(recipe))
+        self.run_dir = Path(resume if resume is not None else
+                            out or new_run_dir(recipe, label=label))
         self._state: dict | None = None        # checkpoint being resumed
+        self._t_adapt = time.perf_counter()    # start of this process's adaptation
+        self._adapt_before = 0.0               # adaptation seconds before a resume
         self._created: str | None = None       # "folder" or "files" this run created
         self.logger: Any = None
         self._tb: Any = None
@@ -88,14 +95,15 @@ class Run:
     def resume(cls, run_dir: str | os.PathLike) -> "Run":
         """A run that continues ``run_dir`` from its latest checkpoint (from the start when
         it has none yet; a finished run is only reported again)."""
-        recipe, last = read_run(run_dir, "--resume")
+        recipe, _ = read_run(run_dir, "--resume")
         pid = read_pid(Path(run_dir) / LOCK_FILE)
         if pid and pid != os.getpid() and alive(pid):
             raise SnnxError(f"--resume: {run_dir} is still being written by process {pid}")
         run = cls(recipe, resume=run_dir)
         own = run.checkpoints / "pretrained.h5"
+        last = load_latest_checkpoint(run_dir, "--resume", recipe)
         if last is not None:
-            run._state = load_run_checkpoint(last, "--resume", recipe)
+            run._state = last[1]
             run.saved_threads = int(run._state.get("threads", 1))
             run._keep_bytes = int(run._state["metrics_bytes"])
         elif own.is_file():  # stopped between pretraining and the first step checkpoint
@@ -120,6 +128,8 @@ class Run:
             SnnxError: any user error, one line naming the key path.
         """
         r = self.recipe = absolute_paths(self.recipe)
+        if not self.resuming:
+            check_writable(self.run_dir, "--out")
         if r.device not in ("cpu", "auto"):  # auto: the CPU, until the networks support more
             if not _device_ok(r.device):
                 raise ConfigError(f"device: {r.device!r} is not available on this machine")
@@ -128,14 +138,16 @@ class Run:
                               f"generators); use cpu")
         self.hw = r.hw_config()
         self.data = d = prepare(r)
+        check_classes(d, r)
+        check_memory(r, d)
         self.net = pm.build_net(r, d.n_channels, d.window, d.n_classes)
+        self.preprocessing = preprocessing_of(r, d)
         self.rule = pm.build_rule(r)
         self._given = None
         if r.pretrain.checkpoint:
-            try:
-                self._given = ckpt.load(r.pretrain.checkpoint)
-            except ckpt.CheckpointError as e:
-                raise ckpt.CheckpointError(f"pretrain.checkpoint: {e}") from None
+            from snnx.pipeline.deployed import pretrained_from
+
+            self._given = pretrained_from(r.pretrain.checkpoint)
             pm.load_pretrained(self.net, self._given, "pretrain.checkpoint")
         self.x = {k: pm.as_input(r, getattr(d, k).X) for k in SPLITS}
         self.y = {k: torch.from_numpy(getattr(d, k).y) for k in SPLITS}
@@ -158,7 +170,8 @@ class Run:
         if not self.resuming:
             self._created = "folder" if not self.run_dir.exists() else "files"
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / CONFIG_FILE).write_text(self.recipe.to_yaml(), encoding="utf-8")
+            write_text(self.run_dir / CONFIG_FILE, self.recipe.to_yaml())
+            write_text(self.run_dir / PREPROCESSING_FILE, self.preprocessing.to_json())
         (self.run_dir / LOCK_FILE).write_text(str(os.getpid()), encoding="utf-8")
         metrics = self.run_dir / "metrics.jsonl"
         if self.resuming and metrics.exists():  # drop what was logged after the checkpoint
@@ -203,6 +216,8 @@ class Run:
             given=self._given, resume_from=self._purge_step if self.resuming else None).run()
         self.acc.update(acc)
         self.timing["pretrain_s"] = seconds
+        if self._state is not None and "timing" in self._state:  # the real one, not the reload
+            self.timing["pretrain_s"] = float(self._state["timing"]["pretrain_s"])
 
     def deploy(self) -> None:
         """Program the network onto tiles, apply the transforms, measure the deployed
@@ -230,9 +245,11 @@ class Run:
 
     def adapt(self) -> None:
         """:class:`~snnx.pipeline.loop.OnlineLoop` over the target stream."""
-        t0 = time.perf_counter()
+        self._t_adapt = time.perf_counter()
+        self._adapt_before = float(self._state["timing"].get("adapt_s", 0.0)) if (
+            self._state is not None and "timing" in self._state) else 0.0
         self.loop.stream()
-        self.timing["adapt_s"] = time.perf_counter() - t0
+        self.timing["adapt_s"] = self._adapt_before + time.perf_counter() - self._t_adapt
 
     def evaluate(self) -> None:
         """Adapted accuracy on held-out target windows (and on the source, for forgetting)."""
@@ -283,7 +300,10 @@ class Run:
         state = {"kind": RUN_KIND, "config": self.recipe.to_yaml(), **loop_state,
                  "chip": pm.chip_state(self.chip, self.rule), "accuracy": dict(self.acc),
                  "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
-                 "threads": torch.get_num_threads()}
+                 "threads": torch.get_num_threads(),
+                 "preprocessing": self.preprocessing.to_dict(),
+                 "timing": {"pretrain_s": float(self.timing.get("pretrain_s", 0.0)),
+                            "adapt_s": self._adapt_before + time.perf_counter() - self._t_adapt}}
         path = self.checkpoints / f"step_{int(loop_state['steps']):06d}.h5"
         ckpt.save(path, state)
         state = ckpt.load(path)
