@@ -162,8 +162,8 @@ def load_latest_checkpoint(run_dir: str | os.PathLike, flag: str,
         return path, state
     if bad:
         raise ckpt.CheckpointError(
-            f"{flag}: every step checkpoint of {run_dir} is unreadable ({', '.join(bad)}); "
-            f"delete them to adapt again from checkpoints/pretrained.h5")
+            f"{flag}: no readable step checkpoint ({why.removeprefix(flag + ': ')}); delete "
+            f"{', '.join(bad)} to adapt again from checkpoints/pretrained.h5")
     return None
 
 

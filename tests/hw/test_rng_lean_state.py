@@ -20,16 +20,16 @@ def _nbytes(state) -> int:
     return 8
 
 
-SIZES = [300, 2048, 77, 4096, 1000] * 40
+SIZES = [300, 77, 1000, 513] * 200
 
 
 def test_state_holds_no_pool_and_resumes_bit_identically():
-    a = RandomSource(5, pool_size=1 << 14)
+    a = RandomSource(5, pool_size=1 << 12)
     _requests(a, SIZES)  # enough to renew many chunks
     assert a._renewed["normal"] > CHUNKS  # the cursor went round the pool
     state = a.state_dict()
-    assert _nbytes(state) < 6000  # generator state (5 kB) + counters, no 64 kB pools
-    b = RandomSource(5, pool_size=1 << 14)
+    assert _nbytes(state) < 6000  # generator state (5 kB) + counters, no 2 x 16 kB pools
+    b = RandomSource(5, pool_size=1 << 12)
     b.load_state_dict(state)
     for x, y in zip(_requests(a, SIZES), _requests(b, SIZES)):
         assert torch.equal(x, y)
@@ -59,11 +59,12 @@ def test_pool_is_renewed_at_the_stated_rate():
 
 def test_pooled_values_have_the_exact_marginals():
     a = RandomSource(3, pool_size=1 << 14)
-    z = torch.cat([a.normal(4000).clone() for _ in range(400)])
-    u = torch.cat([a.uniform(4000).clone() for _ in range(400)])
-    assert stats.kstest(z[::97].numpy(), "norm").pvalue > 1e-3
-    assert stats.kstest(u[::97].numpy(), "uniform").pvalue > 1e-3
-    assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - 1) < 0.02
+    for _ in range(300):  # past the first renewals: fresh and initial chunks side by side
+        a.normal(4000), a.uniform(4000)
+    assert a._renewed["normal"] > 10
+    z, u = a._pool("normal").numpy(), a._pool("uniform").numpy()
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
 
 
 @pytest.mark.parametrize("size", [1 << 10, 1 << 16])
