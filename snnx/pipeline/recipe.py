@@ -166,11 +166,14 @@ class PretrainConfig:
     noise_injection: float = spec(0.0, lo=0, hi=1,
                                   doc="std of relative weight noise injected during training "
                                       "(hardware-aware pretraining); 0 = off")
-    checkpoint: str | None = spec(None, doc="load this pretrained HDF5 checkpoint instead of "
-                                            "training; null = train")
+    checkpoint: str | None = spec(None, doc="start from this pretrained HDF5 checkpoint instead "
+                                            "of training (snnx train, Deployed.export), or from "
+                                            "the chip of a run folder / deployed.h5 (weights "
+                                            "read back); null = train")
 
     def __post_init__(self) -> None:
-        if self.checkpoint is not None and not Path(self.checkpoint).expanduser().is_file():
+        p = None if self.checkpoint is None else Path(self.checkpoint).expanduser()
+        if p is not None and not (p.is_file() or (p / "config.resolved.yaml").is_file()):
             raise ConfigError(f"pretrain.checkpoint: file not found: {self.checkpoint}")
 
 
