@@ -55,10 +55,22 @@ def _config(rep: Mapping[str, Any]) -> dict:
         return {"adapt.rule": rep["rule"], "name": rep["recipe"], "seed": rep.get("seed")}
 
 
+def _choice_block(key: str, configs: Sequence[dict]) -> bool:
+    """``adapt.dfa.lr`` belongs to the choice ``adapt.rule: dfa`` (absent in a bp run)."""
+    parts = key.split(".")
+    if len(parts) < 3:
+        return False
+    prefix, block = parts[0] + ".", parts[1]
+    return any(k.startswith(prefix) and k.count(".") == 1 and v == block
+               for c in configs for k, v in c.items())
+
+
 def run_labels(reports: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A label per run naming what differs between the runs' resolved configs (keys all of
-    them have): the rule's name for ``adapt.rule``, ``<key>=<value>`` for any other key (the key's last part unless
-    two differing keys share it); the run folder's name when two runs do not differ.
+    """A label per run naming what differs between the runs' resolved configs: the rule's
+    name for ``adapt.rule``, ``<key>=<value>`` for any other key (the key's last part unless
+    two differing keys share it; a key a run lacks, e.g. an ``hw.overrides`` entry, is left
+    out of its label, and so are the parameter blocks of a differing choice such as
+    ``adapt.dfa.*``); the run folder's name when two runs do not differ.
 
     Example:
         >>> run_labels([{"rule": "dfa", "recipe": "r", "run_dir": "/nonexistent/a"},
@@ -66,15 +78,17 @@ def run_labels(reports: Sequence[Mapping[str, Any]]) -> list[str]:
         ['dfa', 'bp']
     """
     configs = [_config(rep) for rep in reports]
-    # a key some runs lack belongs to a choice that differs (adapt.dfa.* of rule dfa)
-    keys = sorted(set.intersection(*(set(c) for c in configs)) - {"description"})
-    differ = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    keys = sorted({k for c in configs for k in c} - {"description"})
+    differ = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1
+              and not (any(k not in c for c in configs) and _choice_block(k, configs))]
+    if len(differ) > 1 and "name" in differ:  # the recipe's name, when more than it differs
+        differ.remove("name")
     ends = [k.split(".")[-1] for k in differ]
     short = {k: (e if ends.count(e) == 1 else k) for k, e in zip(differ, ends)}
     labels = []
     for c, rep in zip(configs, reports):
-        parts = [str(c.get(k)) if k == "adapt.rule" else f"{short[k]}={c.get(k)}"
-                 for k in differ]
+        parts = [str(c[k]) if k == "adapt.rule" else f"{short[k]}={c[k]}"
+                 for k in differ if k in c]
         labels.append(", ".join(parts) or rep["rule"])
     for i, lab in enumerate(labels):
         if labels.count(lab) > 1:
