@@ -56,9 +56,10 @@ class OnlineAdapter:
             an MLP gets the window flattened to ``window * channels`` inputs).
         rule: a rule instance or a key of :data:`snnx.learn.RULES` (``bp``, ``dfa``,
             ``logsgd``).
-        window: samples per window.
-        hop: samples between consecutive windows (``1 <= hop``).
-        channels: values per sample.
+        window: samples per window (default: ``preprocess.window_in``, else 128).
+        hop: samples between consecutive windows, ``>= 1`` (default: ``preprocess.hop_in``,
+            else 64).
+        channels: values per sample (default: the preprocessing's channels, else 9).
         lr: learning rate; overrides the rule's when given.
         preprocess: raw window -> model input (resampling, z-scoring, flattening); window,
             hop and channels default to its own.
@@ -77,6 +78,11 @@ class OnlineAdapter:
 
         self.preprocess = preprocess
         if preprocess is not None:
+            given = {"window": (window, preprocess.window_in),
+                     "channels": (channels, preprocess.n_channels)}
+            for name, (value, own) in given.items():
+                if value is not None and int(value) != own:
+                    raise ValueError(f"{name}: {value} differs from the preprocessing's {own}")
             window, channels = preprocess.window_in, preprocess.n_channels
             hop = preprocess.hop_in if hop is None else hop
         window = 128 if window is None else window

@@ -128,8 +128,11 @@ class Run:
             SnnxError: any user error, one line naming the key path.
         """
         r = self.recipe = absolute_paths(self.recipe)
-        if not self.resuming:
+        if not self.resuming:  # folder problems first: they cost no work
             check_writable(self.run_dir, "--out")
+            if self.run_dir.exists() and any(self.run_dir.iterdir()):
+                raise SnnxError(f"--out: {self.run_dir} exists and is not empty; choose "
+                                f"another folder or continue it with --resume {self.run_dir}")
         if r.device not in ("cpu", "auto"):  # auto: the CPU, until the networks support more
             if not _device_ok(r.device):
                 raise ConfigError(f"device: {r.device!r} is not available on this machine")
@@ -151,11 +154,6 @@ class Run:
             pm.load_pretrained(self.net, self._given, "pretrain.checkpoint")
         self.x = {k: pm.as_input(r, getattr(d, k).X) for k in SPLITS}
         self.y = {k: torch.from_numpy(getattr(d, k).y) for k in SPLITS}
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise SnnxError(f"--out: {self.run_dir} is a file")
-        if not self.resuming and self.run_dir.exists() and any(self.run_dir.iterdir()):
-            raise SnnxError(f"--out: {self.run_dir} exists and is not empty; choose another "
-                            f"folder or continue it with --resume {self.run_dir}")
         self.labelled = label_mask(len(d.stream), r.data.label_rate,
                                    np.random.default_rng(sequence(r.seed, "data.labels")))
 
@@ -171,6 +169,7 @@ class Run:
             self._created = "folder" if not self.run_dir.exists() else "files"
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text(self.run_dir / CONFIG_FILE, self.recipe.to_yaml())
+        if not (self.run_dir / PREPROCESSING_FILE).exists():  # also for a run from before it
             write_text(self.run_dir / PREPROCESSING_FILE, self.preprocessing.to_json())
         (self.run_dir / LOCK_FILE).write_text(str(os.getpid()), encoding="utf-8")
         metrics = self.run_dir / "metrics.jsonl"

@@ -134,8 +134,10 @@ def file_events(spec: str, channels: tuple[str, ...]) -> Iterator[Event]:
         if not path.is_file():
             raise ConfigError(f"--source: {spec}: no such file (a CSV / JSON-lines file, '-', "
                               f"lsl:NAME or run:SPLIT)")
-        lines = path.open(encoding="utf-8")
         kind = "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
+        with path.open(encoding="utf-8") as fh:
+            yield from (jsonl_events if kind == "jsonl" else csv_events)(fh, channels)
+        return
     yield from (jsonl_events if kind == "jsonl" else csv_events)(lines, channels)
 
 
