@@ -4,6 +4,7 @@ from real runs of the shipped recipes (one torch thread) on this machine."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,3 +41,6 @@ def test_committed_numbers_are_what_the_runs_give(tmp_path):
     names = {n for rel in mn.FILES for n in blocks
              if f"<!-- numbers:{n} -->" in (ROOT / rel).read_text(encoding="utf-8")}
     assert names == set(blocks)  # every block is used somewhere
+    # the README's load_run script: raw samples give the run's own figure within 2 points
+    raw, own = (float(v) for v in re.findall(r"([\d.]+) %", blocks["raw"]))
+    assert abs(raw - own) <= 2.0

@@ -164,3 +164,19 @@ def test_readme_load_run_script(noisy_run, ideal_run, capsys):
         if run_dir == ideal_run:
             assert raw == own == round(100 * report(run_dir)["accuracy"]["adapted"], 1)
         assert "learned from 16 labels" in out
+
+
+def test_stretched_windows_travel_with_the_model(tmp_path):
+    """T = 3 steps do not divide 128 samples: the run stretched its windows to 129; raw
+    128-sample windows from a sensor get the same stretch inside the adapter."""
+    out = tmp_path / "t3"
+    assert snnx.cli.main(["adapt", "--recipe", HAR_DFA, *sets(*IDEAL, "model.snn.timesteps=3"),
+                          "--out", str(out)]) == 0
+    run = snnx.load_run(out)
+    assert (run.preprocessing.window, run.preprocessing.model_window) == (128, 129)
+    X, y = run.windows("target_test")
+    assert X.shape[1] == 128
+    std = prepare(run.recipe).target_test
+    assert torch.equal(run.inputs(X), pm.as_input(run.recipe, std.X))
+    preds = _adapter_predictions(run.adapter(), X)
+    assert np.mean(preds == y) == report(out)["accuracy"]["adapted"]
