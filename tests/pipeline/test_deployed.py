@@ -3,7 +3,6 @@ weights, saves itself and starts new runs; nothing of the training data is neede
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
