@@ -80,6 +80,9 @@ class Params:
     rounding: str = spec("stochastic", choices=("stochastic", "nearest"),
                          doc="rounding of the state to its codes")
     ktc_noise: bool = spec(True, doc="kT/C noise sqrt(kT/C) on every capacitor hold")
+    common_mode: str = spec("reset", choices=("reset", "leak"),
+                            doc="reset: remove a pair's common current above the floor after "
+                                "every step [R] | leak: only lambda pulls it down (can clip)")
     mismatch: float = spec(0.0, lo=0, hi=1,
                            doc="relative std of every multiplier's gain (fixed per device; "
                                "METHODS 8: 5-10 %)")
@@ -94,8 +97,9 @@ class Params:
                             "when a row needs longer than eta C n U_T / i_tau")
     i_mult: float = spec(1e-8, lo=0, lo_open=True,
                          doc="A, bias current of one translinear multiplier [R]")
-    c_node: float = spec(5e-14, lo=0, lo_open=True,
-                         doc="F, output node of a multiplier (settling time of a multiply) [R]")
+    c_node: float = spec(1e-14, lo=0, lo_open=True,
+                         doc="F, node a multiplier settles (gates of its matched devices, "
+                             "~10 fF) -> t_mult = ln(2^bits) c_node n U_T / i_mult [R]")
     mult_area: float = spec(1e-11, lo=0, doc="m^2 per translinear multiplier [R]")
     integrator_area: float = spec(1e-11, lo=0,
                                   doc="m^2 per integrator without its capacitor [R]")
@@ -162,6 +166,7 @@ class LogSGD(RuleBase):
         n_slope / temperature_k: subthreshold slope factor n and T (U_T = kT/q).
         rounding: ``stochastic`` or ``nearest``.
         ktc_noise: add kT/C noise ``sqrt(kT/C)`` to the capacitor voltage at every hold.
+        common_mode: ``reset`` (remove a pair's shared current after every step) or ``leak``.
         mismatch: relative σ of every multiplier's gain (fixed, seeded).
         droop: capacitor droop in codes per step (leak toward I_min).
         capacitance_f / cap_density: integrating capacitor C (F) and its density (F/m²).
@@ -194,10 +199,11 @@ class LogSGD(RuleBase):
                  i_max: float = 1e-7, w_range: float | None = None,
                  range_headroom: float = 4.0, range_quantile: float = 1.0,
                  n_slope: float = 1.3, temperature_k: float = 300.0,
-                 rounding: str = "stochastic", ktc_noise: bool = True, mismatch: float = 0.0,
+                 rounding: str = "stochastic", ktc_noise: bool = True,
+                 common_mode: str = "reset", mismatch: float = 0.0,
                  droop: float = 0.0, capacitance_f: float = 1e-12, cap_density: float = 2e-3,
                  v_dd: float = 1.0, i_tau: float = 1e-9, i_mult: float = 1e-8,
-                 c_node: float = 5e-14, mult_area: float = 1e-11,
+                 c_node: float = 1e-14, mult_area: float = 1e-11,
                  integrator_area: float = 1e-11, readout_scale: float = 1.0,
                  seed: int = 0, update_bias: bool = True) -> None:
         if not lr > 0:

@@ -24,7 +24,12 @@ capacitor voltage above the floor is quantised to ``2^bits`` codes, ``I(k) = I_m
 ``ρ = (I_max/I_min)^(1/(2^bits - 1))``, voltage step ``ΔV = n U_T ln ρ``. The scale ``i_w``
 comes from the layer: ``w_range = range_headroom x quantile(|W|, range_quantile)`` of the
 weights read out at calibration (or ``w_range`` when set) maps to ``I_max - I_min``.
-Every sample/hold of a capacitor adds kT/C noise, ``σ_V = sqrt(k T / C)``, to its voltage
+Both sides of a pair integrate the magnitude of their drive and only the leak λ pulls them
+down, so with gradient noise their common mode would grow to ``E|drive| i_w / λ`` and clip
+(``common_mode="leak"`` shows it); by default a common-mode reset per pair [R] (like the
+refresh of an RRAM pair) removes, after every step, the part of the two currents above the
+floor they share, ``I± <- I± - (min(I+, I-) - I_min)``, which leaves ``w`` unchanged and
+keeps one side at the floor. Every sample/hold of a capacitor adds kT/C noise, ``σ_V = sqrt(k T / C)``, to its voltage
 before the state is quantised (``ktc_noise``). An Euler step of ``τ dI/dt = I_in - λ I``
 that would leave the subthreshold range clips at ``I_max``; such clips are counted
 (``clipped``, and the ledger count ``cap_clip`` in report.json).
@@ -44,9 +49,10 @@ Cost [R] (bias current x supply x time; METHODS 8: I_τ 1-100 nA, C 1-10 pF, n ~
 * an update of R rows streams the rows through the update multipliers, one per
   ``t_row = max(t_mult, η C n U_T / i_tau)``; the integrators' bias is set to
   ``I_τ = η C n U_T / t_row`` (so that each row integrates ``η e xᵀ``) and the leak bias to
-  ``I_λ = λ I_τ / R`` (``η λ`` per step): energy ``2 in out (I_τ + I_λ) V_dd R t_row``
-  (``cap_integrate``) + ``R in out i_mult V_dd t_row`` (``cap_multiply``) + ``R (in + out)``
-  DAC conversions, latency ``R t_row``;
+  ``I_λ = λ I_τ / R`` (``η λ`` per step); the common-mode reset of a pair (below) is one more
+  branch at ``I_τ``: energy ``in out (2 (I_τ + I_λ) + I_τ) V_dd R t_row`` (``cap_integrate``)
+  + ``R in out i_mult V_dd t_row`` (``cap_multiply``) + ``R (in + out)`` DAC conversions,
+  latency ``R t_row``;
 * area: two capacitors (``C / cap_density``), two integrators and two multipliers (one for
   reads, one for the update) per weight (``caps``, ``integrators``, ``multipliers``).
 
@@ -366,6 +372,8 @@ class CapacitorArray:
         if self.gain_update is not None:
             inp = inp * self.gain_update
         I_new = I + lr * (inp - weight_decay * I)
+        if p.common_mode == "reset":  # remove the common part above the floor: w unchanged
+            I_new = I_new - (torch.minimum(I_new[0], I_new[1]) - p.i_min).clamp(min=0)
         self._count_clips(I_new)
         k = self._hold(I_new, p.rounding)
         if p.droop:
@@ -379,7 +387,8 @@ class CapacitorArray:
         n_in, n_out = self.in_features, self.out_features
         N, R = n_in * n_out, max(int(rows), 1)
         t_row, i_tau = update_timing(p, lr)
-        e_int = 2 * N * (i_tau * (1.0 + weight_decay / R)) * p.v_dd * R * t_row
+        branches = 2 * (1.0 + weight_decay / R) + (1.0 if p.common_mode == "reset" else 0.0)
+        e_int = N * branches * i_tau * p.v_dd * R * t_row
         led.add("cap_integrate", 2 * N, e_int, R * t_row)
         led.add("cap_multiply", R * N, R * N * p.i_mult * p.v_dd * t_row)
         e_dac, _ = _converters(hw)
