@@ -121,16 +121,16 @@ def error_sweep(args) -> list[dict]:
 def error_budget(args) -> list[dict]:
     """8 bits, η = 0.05, λ = 0.01: what each non-ideality adds."""
     cases = [
-        ("ideal tiles, ideal start, no kT/C", dict(preset="ideal", ideal_start=True,
-                                                   ktc_noise=False)),
-        ("+ start programmed on " + args.hw, dict(ktc_noise=False)),
-        ("+ kT/C, C = 10 pF", dict(capacitance_f=1e-11)),
+        ("ideal tiles, ideal start, no kT/C",
+         {"preset": "ideal", "ideal_start": True, "ktc_noise": False}),
+        ("+ start programmed on " + args.hw, {"ktc_noise": False}),
+        ("+ kT/C, C = 10 pF", {"capacitance_f": 1e-11}),
         ("+ kT/C, C = 1 pF (default)", {}),
-        ("+ 5 % multiplier mismatch", dict(mismatch=0.05)),
-        ("nearest rounding instead of stochastic", dict(rounding="nearest")),
-        ("range headroom 1 (no room to grow)", dict(range_headroom=1.0)),
+        ("+ 5 % multiplier mismatch", {"mismatch": 0.05}),
+        ("nearest rounding instead of stochastic", {"rounding": "nearest"}),
+        ("range headroom 1 (no room to grow)", {"range_headroom": 1.0}),
     ]
-    print(f"\n## error budget at 8 bits, eta 0.05, lambda 0.01 (regression | logistic)")
+    print("\n## error budget at 8 bits, eta 0.05, lambda 0.01 (regression | logistic)")
     out = []
     for label, kw in cases:
         r = error_run(args, 8, 0.05, 0.01, **kw)
@@ -186,8 +186,8 @@ def step_cost(args) -> dict:
 
 
 def print_cost(cost: dict) -> None:
-    print(f"\n## 2. per adaptation step, HAR SNN 9x128 -> 128-64 -> 6, T = 16, batch 1 "
-          f"(mean of the steps)")
+    print("\n## 2. per adaptation step, HAR SNN 9x128 -> 128-64 -> 6, T = 16, batch 1 "
+          "(mean of the steps)")
     print(f"{'rule':<20} {'nJ/step':>8} {'us/step':>8} {'mm2':>7} | {'integrator':>10} "
           f"{'multiplier':>10} {'readout':>8} {'other':>7} | {'fwd':>6} {'bwd':>6} "
           f"{'upd':>6} nJ | setup nJ")

@@ -200,23 +200,16 @@ class CapacitorArray:
         led.add("verify_read", n, pe.v_read ** 2 * c.t_read * float(G.sum()) + n * e_adc,
                 min(self.in_features, hw.array.rows) * (c.t_read + pe.adc_share * c.t_adc))
         W = self.rram.read_weight().to(torch.float64)
-        if p.w_range is not None:
-            rng = p.w_range
-        else:
-            q = float(torch.quantile(W.abs().flatten(), p.range_quantile)) if \
-                p.range_quantile < 1 else float(W.abs().max())
-            rng = p.range_headroom * q if q > 0 else 1.0
-        self.w_range = float(rng)
+        q = float(torch.quantile(W.abs().flatten(), p.range_quantile)
+                  if p.range_quantile < 1 else W.abs().max())
+        self.w_range = float(p.w_range or (p.range_headroom * q if q > 0 else 1.0))
         self.i_w = (p.i_max - p.i_min) / self.w_range
         I = torch.stack([p.i_min + self.i_w * W.clamp(min=0),
                          p.i_min + self.i_w * (-W).clamp(min=0)])
         self._count_clips(I)
-        self.gain_update = self.gain_read = None
-        if p.mismatch > 0:
-            self.gain_update = 1.0 + p.mismatch * torch.randn(I.shape, generator=self._gen,
-                                                              dtype=I.dtype)
-            self.gain_read = 1.0 + p.mismatch * torch.randn(I.shape, generator=self._gen,
-                                                            dtype=I.dtype)
+        draw = (lambda: None if p.mismatch == 0 else
+                1.0 + p.mismatch * torch.randn(I.shape, generator=self._gen, dtype=I.dtype))
+        self.gain_update, self.gain_read = draw(), draw()
         self._set_codes(self._hold(I, "nearest"))
         volts = float(self.codes.sum()) * voltage_step(p)
         led.add("cap_load", self.codes.numel(), p.capacitance_f * p.v_dd * volts,

@@ -76,7 +76,7 @@ def test_error_vs_exact_discrete_sgdr_on_realistic_ranges():
     weights programmed on rram_generic, 8-bit converters on the forward read: the
     trajectory stays within ~1 % NMSE of exact SGDr without kT/C noise (the paper: 0.87 %);
     kT/C noise (C = 1 pF) adds to it; the error grows as bits drop; no clipping."""
-    e8, rule, chip = _run(8, ktc_noise=False)
+    e8, rule, _ = _run(8, ktc_noise=False)
     assert e8 < 0.01, e8  # 0.69 % at this seed (0.57-0.69 % over seeds 0-2)
     assert rule.clipped == 0
     e8k, _, _ = _run(8)
@@ -159,8 +159,8 @@ def test_8_bit_converters_quantise_capacitor_reads_at_the_rram_full_scale():
 def test_booked_energy_latency_and_area_follow_the_circuit_formulas():
     """One update of R = 6 rows on a 7 -> 5 layer (ideal converters), every number
     recomputed here from the constants of the Params (bias current x supply x time)."""
-    p = dict(capacitance_f=2e-12, i_mult=2e-8, c_node=1e-13, v_dd=0.9, i_tau=5e-9,
-             mult_area=3e-12, integrator_area=4e-12, cap_density=2e-3)
+    p = {"capacitance_f": 2e-12, "i_mult": 2e-8, "c_node": 1e-13, "v_dd": 0.9,
+         "i_tau": 5e-9, "mult_area": 3e-12, "integrator_area": 4e-12, "cap_density": 2e-3}
     lr, lam, R, n_in, n_out = 0.02, 0.1, 6, 7, 5
     N = n_in * n_out
     chip = _chip(torch.randn(n_out, n_in, dtype=torch.float64) * 0.2, preset="ideal")
