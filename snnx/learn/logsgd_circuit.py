@@ -29,8 +29,10 @@ down, so with gradient noise their common mode would grow to ``E|drive| i_w / λ
 (``common_mode="leak"`` shows it); by default a common-mode reset per pair [R] (like the
 refresh of an RRAM pair) removes, after every step, the part of the two currents above the
 floor they share, ``I± <- I± - (min(I+, I-) - I_min)``, which leaves ``w`` unchanged and
-keeps one side at the floor. Every sample/hold of a capacitor adds kT/C noise, ``σ_V = sqrt(k T / C)``, to its voltage
-before the state is quantised (``ktc_noise``). An Euler step of ``τ dI/dt = I_in - λ I``
+keeps one side at the floor. Every sample/hold of a capacitor adds kT/C noise,
+``σ_V = sqrt(k T / C)`` (64 µV at 1 pF), to its voltage before the state is quantised
+(``ktc_noise``); with stochastic rounding a sub-code noise becomes occasional one-code
+steps (a random walk that the SGD pulls back). An Euler step of ``τ dI/dt = I_in - λ I``
 that would leave the subthreshold range clips at ``I_max``; such clips are counted
 (``clipped``, and the ledger count ``cap_clip`` in report.json).
 
