@@ -145,9 +145,9 @@ class _AnalogConv(AnalogLinear):
         Row ``b*L + p`` is the patch of sample b at output position p (row-major over
         S_out). Differentiable (torch ``unfold``)."""
         x4 = self._check(x)
+        size = self.output_size(tuple(x.shape[2:]))
         cols = F.unfold(x4, **self._geometry())            # (B, K, L)
-        return cols.transpose(1, 2).reshape(-1, self.in_features), \
-            self.output_size(tuple(x.shape[2:]))
+        return cols.transpose(1, 2).reshape(-1, self.in_features), size
 
     def fold(self, rows: torch.Tensor, batch: int, size: Sequence[int]) -> torch.Tensor:
         """col2im, the adjoint of :meth:`patches`: rows (B*L, in*prod(k)) -> (B, in, *size)
