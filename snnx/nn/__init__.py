@@ -31,5 +31,6 @@ __getattr__ = lazy_exports(__name__, {
     "AnalogConv1d": "snnx.nn.conv", "AnalogConv2d": "snnx.nn.conv", "CNN": "snnx.nn.cnn",
 })
 
-__all__ = ["MODELS", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "CNN", "MLP", "SNN", "Record", "Adaptable", "Surrogate",
+__all__ = ["MODELS", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "CNN", "MLP", "SNN",
+           "Record", "Adaptable", "Surrogate",
            "surrogate", "encode", "encoded_features", "ACTIVATIONS", "ENCODINGS", "READOUTS"]

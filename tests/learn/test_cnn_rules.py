@@ -58,7 +58,7 @@ def test_bp_on_ideal_is_sgd_with_torch_gradients(dims, pool_kind):
 def test_dfa_projects_the_error_onto_the_conv_output_maps(kind):
     """δ_0 = expand(B_0 e) ⊙ f'(a_0) with B_0 on a feedback tile of C_0 L_0 (maps) or C_0
     (channels) outputs; the write is -lr δ_0^T P with P the unfolded input."""
-    net, chip, x = nets(1)
+    _, chip, x = nets(1)
     rule = RULES["dfa"](lr=1e-2, conv_feedback=kind, seed=4)
     rule.bind(chip)
     L0, L1 = 12, 6
@@ -141,3 +141,15 @@ def test_cnn_recipes_adapt_with_each_rule(tmp_path, recipe, rule):
     assert rep["cost"]["steps"] > 0 and rep["cost"]["energy_j"] > 0
     counts = rep["cost"]["counts"]
     assert counts["dac"] > 0 and ("adc_t" in counts) == (rule != "dfa")  # transposed reads
+
+
+def test_online_adapter_streams_into_a_cnn():
+    from snnx.learn import OnlineAdapter
+
+    _, chip, _ = nets(1, hw_name="rram_generic")
+    adapter = OnlineAdapter(chip, "dfa", window=12, hop=6, channels=3, lr=0.05)
+    preds = [adapter.step([0.1 * t, -0.2, 0.3]) for t in range(18)]
+    assert [p is not None for p in preds].count(True) == 2
+    before = chip.layers[0].tile.conductances.clone()
+    adapter.learn(1)
+    assert adapter.learn_steps == 1 and not torch.equal(chip.layers[0].tile.conductances, before)

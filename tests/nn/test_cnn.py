@@ -124,3 +124,20 @@ def test_bad_input_shape():
     net = CNN(channels=2, window=8, classes=3)
     with pytest.raises(ValueError, match=r"x: expected shape \(batch, 8, 2\)"):
         net(torch.randn(4, 2, 8))
+
+
+def test_mdm_sees_the_patch_rows_of_conv_layers(ideal):
+    """MDM's calibration pass records what each tile reads: B*L patch rows for conv layers;
+    the re-mapped network computes the same function on ideal hardware."""
+    from snnx.transforms.mdm import layer_inputs, mdm
+
+    net = CNN(channels=2, window=8, classes=3, conv=(3,), hidden=(4,), seed=1,
+              dtype=torch.float64)
+    chip = net.to_analog(ideal)
+    x = torch.randn(6, 8, 2, dtype=torch.float64)
+    rows = layer_inputs(chip, x)
+    assert [tuple(v.shape) for v in rows.values()] == [(48, 6), (6, 12), (6, 4)]
+    torch.testing.assert_close(rows["layers.0"], chip.record(x).inputs[0])
+    mapped = mdm(chip, {}, calib=x)
+    torch.testing.assert_close(mapped.record(x).logits, chip.record(x).logits, rtol=0,
+                               atol=1e-10)
