@@ -2,6 +2,7 @@
 
 Run:  python bench/engine.py            (2 threads, batch 64, 256x256 and 1024x1024)
       python bench/engine.py --exact-rng  (exact per-read sampling instead of the pool)
+      python bench/engine.py --build 4096 --sizes  (only: Tile build time and peak memory)
 
 Prints median-time ratios (lower is better). Targets (issue #3): noisy mvm <= 3x nn.Linear
 forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear training step
@@ -11,6 +12,9 @@ forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear train
 from __future__ import annotations
 
 import argparse
+import gc
+import threading
+import time
 
 import torch
 from _timing import median_time
@@ -47,16 +51,81 @@ def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
             "update_ratio": t_upd / t_step}
 
 
+class PeakRSS:
+    """Context manager: peak resident set size (bytes) above the size on entry (Linux)."""
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    def _poll(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.rss())
+            self._done.wait(0.0005)
+
+    def __enter__(self) -> "PeakRSS":
+        gc.collect()
+        self.base = self.peak = self.rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+        self.delta = self.peak - self.base
+
+
+def bench_build(n: int, repeats: int) -> None:
+    """Tile build (programming) time and peak memory, write-verify vs one-shot."""
+    W = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
+    cells = 2 * n * n
+    print(f"\nTile({n}x{n}, rram_generic) build, median of {repeats}; peak memory above the "
+          f"resident size before the build ({cells / 1e6:.1f} M cells)")
+    print(f"{'scheme':>9} {'build s':>8} {'peak MB':>8} {'B/cell':>7} {'pulses/cell':>12} "
+          f"{'reads/cell':>11}")
+    res = {}
+    for scheme in ("one_shot", "verify"):
+        cfg = hw.load("rram_generic", **{"programming.scheme": scheme})
+        ts, peaks = [], []
+        for _ in range(repeats):
+            with PeakRSS() as p:
+                t0 = time.perf_counter()
+                tile = hw.Tile(W, cfg, seed=1)
+                ts.append(time.perf_counter() - t0)
+            peaks.append(p.delta)
+            counts = dict(tile.ledger.counts)
+            del tile
+        t, m = sorted(ts)[len(ts) // 2], max(peaks)
+        res[scheme] = t
+        print(f"{scheme:>9} {t:>8.2f} {m / 2**20:>8.0f} {m / cells:>7.1f} "
+              f"{counts.get('pulse', 0) / cells:>12.3f} {counts.get('verify_read', 0) / cells:>11.3f}")
+    print(f"verify / one_shot build time: {res['verify'] / res['one_shot']:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=50)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[256, 1024],
+                    help="mvm/update sizes (2048, 4096 also work; none: skip)")
     ap.add_argument("--exact-rng", action="store_true", help="no random-number pool")
+    ap.add_argument("--build", type=int, nargs="*", default=[], metavar="N",
+                    help="also time Tile(N x N) builds and their peak memory")
+    ap.add_argument("--build-repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pool = None if args.exact_rng else 1 << 20
+    if args.build:
+        print(f"torch {torch.__version__}, threads {args.threads}")
+    for n in args.build:  # first, while the process is small
+        bench_build(n, args.build_repeats)
+    if not args.sizes:
+        return
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch}, "
           f"hw rram_generic, rng {'exact' if args.exact_rng else 'pool'}")
     print(f"{'size':>6} {'Linear us':>10} {'mvm us':>9} {'mvm/Lin':>8} {'mvm_t/Lin':>9} "
