@@ -206,12 +206,14 @@ def _row_green(G: torch.Tensor, r_row: float) -> tuple[torch.Tensor, torch.Tenso
     return p.T, (q / q_m1).T
 
 
-def _sweep(G: torch.Tensor, r_row: float, r_col: float, keep: bool = False):
+def _sweep(G: torch.Tensor, r_row: float, r_col: float, keep: bool = False,
+           keep_y: bool = False):
     """Exact G_eff (M, N) by the Norton sweep over rows; dense blocks are N x N.
 
     With ``keep`` also returns lists of the LU factors (column-major, as LAPACK wants them)
     and pivots of every row's :math:`I + r_{col} S_i` and the row factors p, q (for
-    :class:`ExactArraySolve`)."""
+    :class:`ExactArraySolve`), and with ``keep_y`` a list of every row's A before its solve
+    (N, i + 1): the block forward substitution of the row sources."""
     M, N = G.shape
     p, q = _row_green(G, r_row)
     # R_i = diag(G_i) - r_row (G_i q_i)_j (G_i q_i)_k min(t_j, t_k), t = p / q increasing,
@@ -222,13 +224,15 @@ def _sweep(G: torch.Tensor, r_row: float, r_col: float, keep: bool = False):
     eye = torch.eye(N, dtype=G.dtype, device=G.device)
     SA = torch.zeros(N, N + M, dtype=G.dtype, device=G.device)   # [S | A]; A grows by a column
     S = SA[:, :N]
-    lus, pivs = [], []
+    lus, pivs, ys = [], [], []
     for i in range(M):
         S.addcmul_(torch.outer(x[i], a[i]), torch.minimum(t[i][:, None], t[i][None, :]),
                    value=-1.0)
         S.diagonal().add_(G[i])                        # S += R_i
         SA[:, N + i] = a[i]                            # A <- [A | a_i]
         lo = 0 if i < M - 1 else N                     # the last segment ends in ground: A only
+        if keep_y:
+            ys.append(SA[:, N : N + i + 1].clone())
         if keep:
             lu, piv = torch.linalg.lu_factor(torch.add(eye, S, alpha=r_col))
             lus.append(lu)
@@ -238,7 +242,7 @@ def _sweep(G: torch.Tensor, r_row: float, r_col: float, keep: bool = False):
             SA[:, lo : N + i + 1] = torch.linalg.solve(torch.add(eye, S, alpha=r_col),
                                                        SA[:, lo : N + i + 1])
     geff = SA[:, N:].T.contiguous()
-    return (geff, lus, pivs, p, q) if keep else geff
+    return (geff, lus, pivs, p, q, ys) if keep else geff
 
 
 def _exact(G: torch.Tensor, r_row: float, r_col: float) -> torch.Tensor:
@@ -293,6 +297,18 @@ class ExactArraySolve:
             (default: min(M, N)).
         auto_full: also re-solve fully when the flop estimate of an update exceeds that
             of a full solve (False: always incremental up to ``max_rank``).
+        jacobian: also keep every cell's port voltages for unit row sources and for unit
+            output currents (the exact Jacobian of G_eff at the anchor), for
+            ``update(..., exact=False)``: one more full solve's work per anchor and M N (M + N)
+            float32 numbers (134 MB at 256 x 256).
+
+    Linearised updates. ``update(..., exact=False)`` returns the exact first-order
+    expansion around the anchor, :math:`G_\mathrm{eff}(G_a) - \sum_c (G_c - G_{a,c})
+    x_c^\top z_c` (x_c, z_c: cell c's rows of the kept Jacobian fields), kept up to date in
+    O(k M N) per update of k cells. Its error is second order in the change since the
+    anchor (about :math:`\lVert T D \rVert` times the change); call :meth:`resolve` to
+    re-anchor. Mixing both kinds of update is allowed: an exact update accounts for every
+    cell changed since the anchor.
 
     Attributes:
         geff: (M, N) current G_eff in S, dtype of G.
@@ -301,7 +317,8 @@ class ExactArraySolve:
     """
 
     def __init__(self, G: torch.Tensor, r_row: float, r_col: float, *,
-                 max_rank: int | None = None, auto_full: bool = True) -> None:
+                 max_rank: int | None = None, auto_full: bool = True,
+                 jacobian: bool = False) -> None:
         r_row, r_col = _check_r(r_row, r_col, "exact")
         g = _work(_check_G(G))
         self.shape = tuple(G.shape)
@@ -311,6 +328,7 @@ class ExactArraySolve:
         self._r = (r_col, r_row) if self._rot else (r_row, r_col)
         self.max_rank = min(M, N) if max_rank is None else int(max_rank)
         self.auto_full = auto_full
+        self.jacobian = jacobian
         self.full_solves = 0
         self._G = self._orient(g).clone(memory_format=torch.contiguous_format)  # own copy
         self._full()
@@ -331,21 +349,57 @@ class ExactArraySolve:
 
     def _full(self) -> torch.Tensor:
         r_row, r_col = self._r
-        e0, self._lu, self._piv, p, q = _sweep(self._G, r_row, r_col, keep=True)
+        e0, self._lu, self._piv, p, q, ys = _sweep(self._G, r_row, r_col, keep=True,
+                                                  keep_y=self.jacobian)
         self._E0, self._Ga = e0, self._G.clone()
         self._q, self._t, self._a = q, p / q, self._G * q
         Mw, Nw = self._G.shape
         self._S = torch.zeros(0, dtype=torch.int64, device=self._G.device)
         self._in_S = torch.zeros(Mw * Nw, dtype=torch.bool, device=self._G.device)
+        self._dirty = torch.zeros(Mw * Nw, dtype=torch.bool, device=self._G.device)
         self._Xp, self._Zp = self._G.new_zeros(0, Mw), self._G.new_zeros(0, Nw)
         self._T = self._G.new_zeros(0, 0)
+        if self.jacobian:
+            self._fields(ys)
+            self._lin = e0.clone()
         self.full_solves += 1
         self.last_mode = "full"
         return self._publish(e0)
 
-    def update(self, flat_idx: torch.Tensor, new_G: torch.Tensor) -> torch.Tensor:
+    def resolve(self) -> torch.Tensor:
+        """Full exact solve of the present conductances (a new anchor); returns G_eff."""
+        return self._full()
+
+    def _fields(self, ys: list) -> None:
+        """Every cell's port voltage for unit row-source voltages (Xc, (M N, M)) and for
+        unit currents out of the column outputs (Zc, (M N, N)): block back-substitutions of
+        the sources' forward sweep ``ys`` and of g_c I at the last row, then the row nodes."""
+        r_row, r_col = self._r
+        G, q, t = self._Ga, self._q, self._t
+        M, N = G.shape
+        Xc = torch.empty(M, N, M, dtype=torch.float32, device=G.device)
+        Zc = torch.empty(M, N, N, dtype=torch.float32, device=G.device)
+        wx = G.new_zeros(N, M)
+        wz = torch.eye(N, dtype=G.dtype, device=G.device)   # r_col x (g_c I), then U^-1
+        for i in range(M - 1, -1, -1):
+            rhs = wx.clone()
+            rhs[:, : i + 1] += r_col * ys[i]
+            wx = torch.linalg.lu_solve(self._lu[i], self._piv[i], rhs)
+            wz = torch.linalg.lu_solve(self._lu[i], self._piv[i], wz)
+            linv = r_row * q[i][:, None] * q[i][None, :] * torch.minimum(t[i][:, None],
+                                                                         t[i][None, :])
+            ux = linv @ (G[i][:, None] * wx)
+            ux[:, i] += q[i]                                # the row's own source: g_r L^-1 e_0
+            Xc[i] = ux - wx
+            Zc[i] = linv @ (G[i][:, None] * wz) - wz
+        self._Xc, self._Zc = Xc.view(M * N, M), Zc.view(M * N, N)
+
+    def update(self, flat_idx: torch.Tensor, new_G: torch.Tensor, *,
+               exact: bool = True) -> torch.Tensor:
         """Set the cells ``flat_idx`` (row-major indices into (M, N), unique) to ``new_G``
-        (S) and return the exact G_eff (M, N) (also kept in :attr:`geff`)."""
+        (S) and return G_eff (M, N) (also kept in :attr:`geff`): exact, or with
+        ``exact=False`` (needs ``jacobian=True``) the first-order expansion around the
+        anchor."""
         idx = torch.as_tensor(flat_idx, device=self._G.device).reshape(-1).long()
         val = _work(torch.as_tensor(new_G)).to(self._G.device).reshape(-1)
         if idx.numel() != val.numel():
@@ -355,9 +409,19 @@ class ExactArraySolve:
             raise ShapeError(f"flat_idx: indices must lie in [0, {self._G.numel()})")
         if not bool(torch.isfinite(val).all()) or bool((val < 0).any()):
             raise ShapeError("new_G: conductances must be finite and >= 0 S")
+        if not exact and not self.jacobian:
+            raise ConfigError("exact: False needs ExactArraySolve(..., jacobian=True)")
         idx = self._index(idx)
-        self._G.view(-1)[idx] = val
-        new = torch.unique(idx[~self._in_S[idx]])
+        Gf = self._G.view(-1)
+        if self.jacobian:  # the linear expansion follows every change
+            dG = (val - Gf[idx]).to(torch.float32)
+            self._lin -= self._Xc[idx].T @ (dG[:, None] * self._Zc[idx])
+        Gf[idx] = val
+        self._dirty[idx] = True
+        if not exact:
+            self.last_mode = "linear"
+            return self._publish(self._lin)
+        new = torch.nonzero(self._dirty & ~self._in_S).squeeze(1)
         Mw, Nw = self._G.shape
         k, s = new.numel(), self._S.numel() + new.numel()
         port = 3 * Mw * Nw * Nw * k + s ** 3 / 3 + 2 * s * s * (Mw + Nw)   # flops, measured
@@ -374,7 +438,7 @@ class ExactArraySolve:
             self._T, self._S = T, torch.cat([self._S, new])
             self._Xp, self._Zp = torch.cat([self._Xp, xp]), torch.cat([self._Zp, zp])
             self._in_S[new] = True
-        D = self._G.view(-1)[self._S] - self._Ga.view(-1)[self._S]
+        D = Gf[self._S] - self._Ga.view(-1)[self._S]
         eye = torch.eye(s, dtype=D.dtype, device=D.device)
         H = torch.linalg.solve(eye + self._T * D[None, :], self._Zp)        # (|S|, N)
         self.last_mode = "incremental"

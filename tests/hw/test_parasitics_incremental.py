@@ -5,7 +5,7 @@ import pytest
 import torch
 from test_parasitics import dense_nodal
 
-from snnx.errors import ShapeError
+from snnx.errors import ConfigError, ShapeError
 from snnx.hw import parasitics as pr
 
 torch.set_num_threads(1)
@@ -89,3 +89,38 @@ def test_float32_input_and_bad_arguments():
         sol.update(torch.tensor([54]), torch.tensor([1e-5]))
     with pytest.raises(ShapeError, match="^new_G"):
         sol.update(torch.tensor([3]), torch.tensor([-1e-5]))
+
+
+@pytest.mark.parametrize("M,N", [(30, 20), (20, 30)])
+def test_linearised_update_is_the_exact_first_order_expansion(M, N):
+    """Error of the Jacobian update against the exact solution is second order in the
+    change: halving every change quarters it, and it is far below the change itself."""
+    gen = torch.Generator().manual_seed(6)
+    G0 = binary(M, N, gen)
+    idx = torch.randperm(M * N, generator=gen)[:40]
+    direction = torch.randn(40, generator=gen, dtype=torch.float64)
+    errs, steps = [], []
+    for eps in (20e-6, 10e-6):
+        sol = pr.ExactArraySolve(G0, 2.5, 2.5, jacobian=True)
+        E0 = sol.geff.clone()
+        new = (G0.view(-1)[idx] + eps * direction).clamp(min=0.0)
+        lin = sol.update(idx, new, exact=False).clone()
+        assert sol.last_mode == "linear" and sol.full_solves == 1
+        G = G0.clone()
+        G.view(-1)[idx] = new
+        ref = pr.effective_conductance(G, 2.5, 2.5)
+        errs.append(float((lin - ref).abs().max()))
+        steps.append(float((ref - E0).abs().max()))
+        # an exact update afterwards accounts for the cells the linear one changed
+        more = torch.tensor([0, M * N - 1])
+        G.view(-1)[more] = 50e-6
+        assert close(sol.update(more, torch.full((2,), 50e-6, dtype=torch.float64)),
+                     pr.effective_conductance(G, 2.5, 2.5))
+    assert errs[0] < 0.05 * steps[0]
+    assert 3.2 < errs[0] / errs[1] < 4.8
+
+
+def test_linear_update_needs_the_jacobian():
+    sol = pr.ExactArraySolve(binary(5, 5, torch.Generator().manual_seed(7)), 1.0, 1.0)
+    with pytest.raises(ConfigError, match="^exact"):
+        sol.update(torch.tensor([0]), torch.tensor([1e-5]), exact=False)
