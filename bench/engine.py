@@ -18,6 +18,7 @@ import argparse
 import gc
 import threading
 import time
+from typing import Self
 
 import torch
 from _timing import median_time
@@ -73,7 +74,7 @@ class PeakRSS:
             self.peak = max(self.peak, self.rss())
             self._done.wait(0.0005)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> Self:
         gc.collect()
         self.base = self.peak = self.rss()
         self._done = threading.Event()

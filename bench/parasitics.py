@@ -195,7 +195,7 @@ def incremental(gen: torch.Generator, updates: int = 6) -> None:
             scale = float(ref.abs().max())
             e_ex = max(e_ex, float((got - ref).abs().max()) / scale)
             e_lin = max(e_lin, float((approx - ref).abs().max()) / scale)
-        print(f"{u:>7} {str(tuple(ks)):>12} {'/'.join(modes):>10} {t_ex * 1e3:>9.0f} "
+        print(f"{u:>7} {tuple(ks)!s:>12} {'/'.join(modes):>10} {t_ex * 1e3:>9.0f} "
               f"{t_ex / t_upd:>6.0f} {e_ex:>8.1e} {t_lin * 1e3:>10.2f} {t_lin / t_upd:>6.1f} "
               f"{e_lin:>8.1e} {t_full * 1e3:>8.0f} {t_full / t_upd:>6.0f}")
     print("forced incremental update of one array (auto_full off) vs its full re-solve:")

@@ -125,5 +125,5 @@ def test_flat_target_and_no_verify_cases():
     assert G.shape == t.shape and st.row_steps.shape == ()
     assert float(((G - t).abs() / dev.g_range(c)).max()) < 0.2
     analog = hw.load("rram_generic", **{"device.levels": None})   # continuous: no verify
-    G2, st2 = program_verify(t, analog, torch.Generator().manual_seed(8), None, None)
+    _, st2 = program_verify(t, analog, torch.Generator().manual_seed(8), None, None)
     assert isinstance(st2, ProgramStats) and st2.iterations == 0 and st2.verify_reads == 0
