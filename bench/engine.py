@@ -7,15 +7,18 @@ Run:  python bench/engine.py            (2 threads, batch 64, 256x256 and 1024x1
 
 Prints median-time ratios (lower is better). Targets (issue #3): noisy mvm <= 3x nn.Linear
 forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear training step
-(forward + backward + SGD step). ``rng ms``: the update's n x n uniform draw from the
-tile's random source (pooled; streamed from pool windows beyond ``MAX_POOL / 2`` numbers)
-against ``exact rng ms``, the same draw sampled exactly into fresh memory.
+(forward + backward + SGD step). Where n^2 > MAX_POOL / 2 the update's stochastic-rounding
+draw is streamed from pool windows; ``exact-rng upd/step`` is the same update with that
+draw sampled exactly (``RandomSource.stream = False``, the behaviour before streaming),
+timed alternately with the streamed one. ``rng ms``: the n x n uniform draw alone from a
+pooled source, against ``exact rng ms``, drawn exactly into fresh memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import threading
 import time
 from typing import Self
@@ -24,7 +27,22 @@ import torch
 from _timing import median_time
 
 import snnx.hw as hw
-from snnx.hw.rng import RandomSource
+from snnx.hw.rng import MAX_POOL, RandomSource
+
+
+def paired_times(fn, rng: RandomSource, repeats: int) -> tuple[float, float]:
+    """Medians of ``fn`` with streamed and with exactly drawn large requests, alternating
+    call by call so that both see the same machine load."""
+    a, b = [], []
+    for r in range(repeats + 2):
+        for stream, out in ((True, a), (False, b)):
+            rng.stream = stream
+            t0 = time.perf_counter()
+            fn()
+            if r >= 2:  # two warm-up rounds
+                out.append(time.perf_counter() - t0)
+    rng.stream = True
+    return statistics.median(a), statistics.median(b)
 
 
 def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
@@ -50,12 +68,17 @@ def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
     t_mvm = median_time(lambda: tile.mvm(x), repeats)
     t_mvm_t = median_time(lambda: tile.mvm_t(d), repeats)
     t_upd = median_time(lambda: tile.outer_update(x, d, 1e-3), repeats)
+    t_upd_x = t_upd
+    if n * n > MAX_POOL // 2:  # streamed vs exactly drawn stochastic rounding, interleaved
+        t_upd, t_upd_x = paired_times(lambda: tile.outer_update(x, d, 1e-3), tile.rng,
+                                      repeats)
     # the update's stochastic-rounding draw alone: this pool (streamed beyond MAX_POOL / 2)
     # vs exact sampling into fresh memory
     src, exact = RandomSource(3, pool_size=pool), RandomSource(3, pool_size=None)
     t_u = median_time(lambda: src.uniform(n, n), repeats)
     t_ux = median_time(lambda: exact.uniform(n, n), repeats)
-    return {"rng_ms": t_u * 1e3, "rng_exact_ms": t_ux * 1e3,"n": n, "linear_us": t_lin * 1e6, "train_step_us": t_step * 1e6,
+    return {"rng_ms": t_u * 1e3, "rng_exact_ms": t_ux * 1e3,
+            "update_ratio_exact": t_upd_x / t_step,"n": n, "linear_us": t_lin * 1e6, "train_step_us": t_step * 1e6,
             "mvm_us": t_mvm * 1e6, "mvm_t_us": t_mvm_t * 1e6, "update_us": t_upd * 1e6,
             "mvm_ratio": t_mvm / t_lin, "mvm_t_ratio": t_mvm_t / t_lin,
             "update_ratio": t_upd / t_step}
@@ -139,13 +162,15 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch}, "
           f"hw rram_generic, rng {'exact' if args.exact_rng else 'pool'}")
     print(f"{'size':>6} {'Linear us':>10} {'mvm us':>9} {'mvm/Lin':>8} {'mvm_t/Lin':>9} "
-          f"{'step us':>9} {'update us':>10} {'upd/step':>8} {'rng ms':>7} {'exact rng ms':>12}")
+          f"{'step us':>9} {'update us':>10} {'upd/step':>8} {'exact-rng upd/step':>18} "
+          f"{'rng ms':>7} {'exact rng ms':>12}")
     for n in args.sizes:  # fewer repeats for the big sizes (a 4096^2 update takes ~0.5 s)
         reps = args.repeats if n <= 1024 else max(5, args.repeats * 1024 // (4 * n))
         r = bench(n, args.batch, reps, pool)
         print(f"{n:>6} {r['linear_us']:>10.1f} {r['mvm_us']:>9.1f} {r['mvm_ratio']:>8.2f} "
               f"{r['mvm_t_ratio']:>9.2f} {r['train_step_us']:>9.1f} {r['update_us']:>10.1f} "
-              f"{r['update_ratio']:>8.2f} {r['rng_ms']:>7.2f} {r['rng_exact_ms']:>12.2f}")
+              f"{r['update_ratio']:>8.2f} {r['update_ratio_exact']:>18.2f} {r['rng_ms']:>7.2f} "
+              f"{r['rng_exact_ms']:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ is made of consecutive windows of ``STREAM_WINDOW`` numbers, each copied from an
 independent random offset of the pool into a buffer that the next streamed request of the
 same kind reuses (one memory copy, ~2.5x cheaper than drawing into fresh memory), and
 every streamed request then redraws a slice of 1/64 of its size elsewhere in the pool (the
-same amortised renewal as above). Each value still has the exact marginal distribution and
-values at different positions of one window are independent. Since n > pool length, some
-values necessarily occur more than once in one request, each time as part of a whole window
-at an unrelated position; two requests share a value at the same pair of positions only
-where a window of each was cut at the same pool offset, never as a shifted copy over their
-whole length.
+same amortised renewal as above). Each value has the exact marginal distribution and the
+values inside one window are independent. Windows are placed independently, so a value
+may occur more than once in one request (certainly when the request is longer than the
+pool), always as part of a whole window at an unrelated position; two requests share at
+most whole windows, at unrelated positions, and are never shifted copies of each other over
+their whole length.
 
 All state (generator state and pool offsets) is part of :meth:`state_dict`, so a run resumes
 bit-identically.
@@ -58,14 +58,18 @@ class RandomSource:
         pool_size: None for exact sampling, or the initial pool length; the pools grow to
             twice the largest request (at most ``MAX_POOL``); larger requests are streamed
             from windows of the pool (module docstring).
+        stream: False draws requests larger than ``MAX_POOL / 2`` exactly instead (slower;
+            the behaviour before streaming existed).
     """
 
     def __init__(self, seed: int, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, pool_size: int | None = 1 << 20) -> None:
+                 dtype: torch.dtype = torch.float32, pool_size: int | None = 1 << 20,
+                 stream: bool = True) -> None:
         self.seed = int(seed)
         self.device = torch.device(device)
         self.dtype = dtype
         self.pool_size = pool_size
+        self.stream = stream
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(self.seed)
         self._lcg = (self.seed * 2654435761 + 12345) & _MASK
@@ -129,7 +133,8 @@ class RandomSource:
         n = 1
         for s in shape:
             n *= int(s)
-        if self.pool_size is None:
+        if self.pool_size is None or (n > MAX_POOL // 2 and n > self.pool_size // 2
+                                      and not self.stream):
             out = torch.empty(shape, device=self.device, dtype=self.dtype)
             if kind == "normal":
                 return out.normal_(generator=self.gen)

@@ -86,8 +86,12 @@ def test_state_dict_resumes_bit_identically_through_streamed_requests(small_pool
     assert all(torch.equal(x, y) for x, y in zip(expect, got))
 
 
-def test_exact_mode_draws_from_the_generator():
+def test_exact_mode_draws_from_the_generator(small_pool):
+    n = 3 * R.MAX_POOL                          # no pooling at any size in exact mode
     rs = RandomSource(4, pool_size=None)
     g = torch.Generator().manual_seed(4)
-    n = 3 * R.MAX_POOL                          # no pooling at any size in exact mode
     assert torch.equal(rs.uniform(n), torch.empty(n).uniform_(generator=g))
+    rs = RandomSource(4, pool_size=1 << 10, stream=False)  # large requests exact, no pool
+    g = torch.Generator().manual_seed(4)
+    assert torch.equal(rs.normal(n), torch.empty(n).normal_(generator=g))
+    assert rs.pool_size == 1 << 10
