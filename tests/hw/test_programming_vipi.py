@@ -1,4 +1,5 @@
-"""VIPI write-verify (snnx.hw.vipi): controller checked against a scalar per-cell reference."""
+"""VIPI write-verify (snnx.hw.programming.vipi): the controller against a scalar per-cell
+reference, and the scheme wired into tiles and their ledger."""
 
 import dataclasses
 import math
@@ -10,7 +11,8 @@ import snnx.hw as hw
 from snnx.errors import ConfigError, ShapeError
 from snnx.hw import device as dev
 from snnx.hw.programming import ProgramStats
-from snnx.hw.vipi import VIPIParams, program_vipi
+from snnx.hw.programming.vipi import Params as VIPIParams
+from snnx.hw.programming.vipi import program_vipi
 
 QUIET = {"noise.prog_sigma": 0.0, "noise.read.constant.sigma": 0.0, "device.stuck_at": 0.0,
          "device.soft_bounded.d2d_sigma": 0.0, "device.soft_bounded.c2c_sigma": 0.0}
@@ -125,12 +127,12 @@ def test_one_shot_start_counts_the_first_write_and_stops_when_all_converge():
                                          ("loop_gain", 3.0), ("v_max", 0.05),
                                          ("v_scale", float("nan"))])
 def test_bad_parameters_name_the_field(field, value):
-    with pytest.raises(ConfigError, match=rf"^vipi\.{field}:"):
+    with pytest.raises(ConfigError, match=rf"^{field}:"):
         VIPIParams(**{field: value})
 
 
 def test_zero_gains_and_continuous_cells_are_rejected():
-    with pytest.raises(ConfigError, match=r"^vipi\.kp: kp \+ ki must be > 0"):
+    with pytest.raises(ConfigError, match=r"^kp: kp \+ ki must be > 0"):
         VIPIParams(kp=0.0, ki=0.0)
     cfg = hw.load("rram_generic", **{"device.levels": None})
     with pytest.raises(ConfigError, match=r"^device\.update\.step:"):
