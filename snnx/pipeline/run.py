@@ -244,6 +244,7 @@ class Run:
             pm.load_chip_state(self.chip, self.rule, self._state["chip"])
             self.loop.load(self._state)
             self.acc.update(self._state["accuracy"])
+            self.blocks.update(self._state.get("blocks", {}))
             log.info("resuming at stream window %d, step %d", self.loop.pos, self.loop.steps)
             return
         self.acc["deployed"] = self.measure()
@@ -343,6 +344,7 @@ class Run:
         metrics = self.run_dir / "metrics.jsonl"
         state = {"kind": RUN_KIND, "config": self.recipe.to_yaml(), **loop_state,
                  "chip": pm.chip_state(self.chip, self.rule), "accuracy": dict(self.acc),
+                 "blocks": dict(self.blocks),
                  "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
                  "threads": torch.get_num_threads()}
         path = self.checkpoints / f"step_{int(loop_state['steps']):06d}.h5"
