@@ -252,7 +252,7 @@ class Recipe:
     data: DataConfig = spec(factory=DataConfig, doc="source and target data")
     model: ModelConfig = spec(factory=ModelConfig, doc="the network")
     pretrain: PretrainConfig = spec(factory=PretrainConfig, doc="off-chip training")
-    finetune: recipe_realism.FinetuneConfig = spec(factory=recipe_realism.FinetuneConfig,
+    finetune: recipe_realism.FinetuneConfig = spec(factory=recipe_realism.default,
                                                    doc="chip-in-the-loop fine-tuning")
     adapt: AdaptConfig = spec(factory=AdaptConfig, doc="on-line, on-chip learning")
     eval: EvalConfig = spec(factory=EvalConfig, doc="evaluation")

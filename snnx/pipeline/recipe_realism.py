@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from snnx.config.schema import KW, blocks, choice, spec
+from snnx.config.schema import KW, blocks, build, choice, spec
 from snnx.errors import ConfigError
 from snnx.learn import RULES
 
@@ -47,6 +47,11 @@ class FinetuneConfig:
     rule: str = choice(RULES, "bp", doc="where the hidden layers' errors come from (its "
                                         "parameters sit beside it, finetune.<rule>)")
     params: Mapping[str, Any] = blocks()
+
+
+def default() -> FinetuneConfig:
+    """The ``finetune`` block of a recipe that has none (off; the rule's block filled in)."""
+    return build(FinetuneConfig, {}, "finetune")
 
 
 def check(recipe: Any) -> None:
