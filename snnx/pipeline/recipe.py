@@ -212,11 +212,17 @@ class EvalConfig:
     times: tuple[float, ...] = spec((), doc="s since programming: accuracy with drift (hw.drift)"
                                             " at each, before and after one adaptation pass; "
                                             "e.g. [1, 3600, 86400, 2592000]; [] = off")
+    times_mode: str = spec("independent", choices=("independent", "timeline"),
+                           doc="independent: each time from the freshly programmed chip | "
+                               "timeline: one chip worn and adapted at every time in turn")
 
     def __post_init__(self) -> None:
         for i, t in enumerate(self.times):
             if not 0 <= t < 1e12:
                 raise ConfigError(f"eval.times[{i}]: {t!r} is out of range [0, 1e12) s")
+            if self.times_mode == "timeline" and i and t < self.times[i - 1]:
+                raise ConfigError(f"eval.times[{i}]: {t!r} is before the time before it "
+                                  f"(times_mode timeline runs forward)")
 
 
 @dataclasses.dataclass(**KW)

@@ -320,7 +320,8 @@ class Run:
             write_figures(self.run_dir, rep)
             if "drift" in rep:
                 rr.plot_drift(rep["drift"], self.run_dir / "drift.png",
-                              f"{r.name}: accuracy vs time since programming ({r.adapt.rule})")
+                              f"{r.name}: accuracy vs time since programming "
+                              f"({r.adapt.rule}, {r.eval.times_mode})")
         final = {"hparams/accuracy_adapted": self.acc["adapted"],
                  "hparams/accuracy_deployed": self.acc["deployed"],
                  "hparams/energy_j": rep["cost"]["energy_j"]}

@@ -3,17 +3,20 @@ device worn for weeks while its conductances drift (``hw.drift``, :mod:`snnx.hw.
 
 For every time t in ``eval.times`` (s since programming):
 
-1. the software network is deployed again exactly as in the run (same seed: the same
-   programming, faults and drift draws) and every tile's clock is set to t
-   (:meth:`snnx.hw.Tile.set_time`);
-2. ``deployed``: the held-out target accuracy at t, without adaptation;
+1. ``eval.times_mode: independent`` (default): the software network is deployed again
+   exactly as in the run (same seed: the same programming, faults and drift draws);
+   ``timeline``: one such chip serves every time in turn, keeping what the adaptation at the
+   earlier times wrote (a device worn for weeks and adapted along the way). Every tile's
+   clock is set to t (:meth:`snnx.hw.Tile.set_time`);
+2. ``deployed``: the held-out target accuracy at t, before adapting at t;
 3. ``adapted``: the run's on-line phase (:class:`~snnx.pipeline.loop.OnlineLoop`, same
-   stream order, labels and rule, a fresh rule state) runs at t -- its writes restart the
-   drift of the cells they touch -- and the held-out accuracy is measured again.
+   stream order, labels and rule; a fresh rule state for ``independent``) runs at t -- its
+   writes restart the drift of the cells they touch -- and the held-out accuracy is
+   measured again.
 
-With ``t <= t0`` of the drift model this reproduces the run's own ``deployed`` and
-``adapted`` accuracies (the cells are read as written). The costs of these extra passes are
-not added to the run's ledger; each pass's adaptation energy is reported beside it.
+With ``t <= t0`` of the drift model the first time reproduces the run's own ``deployed``
+and ``adapted`` accuracies (the cells are read as written). The costs of these extra passes
+are not added to the run's ledger; each pass's adaptation energy is reported beside it.
 """
 
 from __future__ import annotations
@@ -58,29 +61,32 @@ def time_sweep(*, recipe: Any, deploy_chip: Callable[[], Any], stream: tuple, da
         x_test, y_test: held-out target windows.
 
     Returns:
-        report.json's ``drift`` block: ``times_s``, ``labels``, ``deployed``, ``adapted``,
-        ``steps`` and ``adapt_energy_j`` per time.
+        report.json's ``drift`` block: ``mode`` and, per time, ``times_s``, ``labels``,
+        ``deployed``, ``adapted``, ``steps`` and ``adapt_energy_j``.
     """
     quiet = recipe.replace(**{"eval.every": 0, "monitor.checkpoint_every": 0,
                               "monitor.histograms_every": 0, "monitor.log_every": 1 << 30})
-    out: dict = {"times_s": [], "labels": [], "deployed": [], "adapted": [], "steps": [],
-                 "adapt_energy_j": []}
+    timeline = recipe.eval.times_mode == "timeline"
+    out: dict = {"mode": recipe.eval.times_mode, "times_s": [], "labels": [], "deployed": [],
+                 "adapted": [], "steps": [], "adapt_energy_j": []}
+    chip = rule = None
     for t in recipe.eval.times:
-        chip = deploy_chip()
+        if not timeline or chip is None:
+            chip, rule = deploy_chip(), pm.build_rule(recipe)
+        spent = sum(chip.ledger.account("learn")["energy"].values())
         set_time(chip, t)
 
         def measure(split: str = "target_test", chip: Any = chip) -> float:
             return pm.accuracy(chip, x_test, y_test, recipe.eval.mc_draws)
 
         before = measure()
-        rule = pm.build_rule(recipe)
         loop = OnlineLoop(recipe=quiet, chip=chip, rule=rule, stream=stream, data=data,
                           labelled=labelled, logger=MultiLogger([]), measure=measure,
                           save=lambda state: state)
         loop.start(before)
         loop.stream()
         after = loop.curves["eval_acc"][-1]
-        energy = sum(chip.ledger.account("learn")["energy"].values())
+        energy = sum(chip.ledger.account("learn")["energy"].values()) - spent
         for key, v in (("times_s", float(t)), ("labels", fmt_duration(t)),
                        ("deployed", before), ("adapted", after), ("steps", loop.steps),
                        ("adapt_energy_j", float(energy))):

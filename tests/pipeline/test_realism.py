@@ -100,15 +100,17 @@ def test_noise_aware_pretraining_reports_both_models(tmp_path, capsys):
     assert all(v is not None for v in h["plain"].values())
 
 
-def test_eval_times_reproduce_the_run_at_t0_and_write_drift_png(tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["independent", "timeline"])
+def test_eval_times_reproduce_the_run_at_t0_and_write_drift_png(tmp_path, capsys, mode):
     out = tmp_path / "drift"
     code, _, err = cli(capsys, "adapt", "--recipe", HAR_DFA,
                        *sets("hw.overrides.drift.power_law.nu_mean=0.5",
-                             "eval.times=[1, 86400]", "monitor.tensorboard=false"),
-                       "--out", str(out))
+                             "eval.times=[1, 86400]", "monitor.tensorboard=false",
+                             f"eval.times_mode={mode}"), "--out", str(out))
     assert code == 0, err
     rep = report(out)
     d = rep["drift"]
+    assert d["mode"] == mode
     assert d["times_s"] == [1.0, 86400.0] and d["labels"] == ["1 s", "1 day"]
     # t = 1 s = t0: the cells read as written, the sweep repeats the run itself
     assert d["deployed"][0] == rep["accuracy"]["deployed"]
@@ -136,6 +138,8 @@ def test_finetuned_run_resumes_to_the_same_report(tmp_path, capsys):
 @pytest.mark.parametrize("extra,msg", [
     (["eval.times=[1, 3600]"], "eval.times: the hardware model has no drift model"),
     (["eval.times=[-5]", "hw.overrides.drift.power_law={}"], "eval.times[0]: -5.0 is out"),
+    (["eval.times=[60, 1]", "eval.times_mode=timeline", "hw.overrides.drift.power_law={}"],
+     "eval.times[1]: 1.0 is before the time before it"),
     (["finetune.method=rewrite"], "finetune.method: 'rewrite' is not one of"),
     (["finetune.rule=bpp"], "finetune.rule: 'bpp' is not one of"),
     (["pretrain.qat_bits=1"], "pretrain.qat_bits: 1 is out of range"),
