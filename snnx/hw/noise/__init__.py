@@ -96,6 +96,15 @@ class ReadNoise:
             out = out + t
         return out
 
+    def cell_shift(self, G: Any, g_range: float) -> Any:
+        """Mean read offset of every cell at conductances G (S), normalised, or None."""
+        out = None
+        for m in self.models:
+            sh = m.shift(G / g_range)
+            if sh is not None:
+                out = sh if out is None else out + sh
+        return out
+
     def pair_shift(self, gp: Any, gn: Any) -> Any:
         """Mean offset of every pair difference G+ - G- (normalised), or None."""
         out = None

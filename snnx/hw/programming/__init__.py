@@ -53,7 +53,10 @@ def verify_readback(G: Any, target: Any, hw: Any, gen: Any, threshold: float) ->
     from snnx.hw.noise import read_noise
 
     r = hw.device.g_max - hw.device.g_min
-    var = read_noise(hw).cell(G, r)
+    rn = read_noise(hw)
+    var, shift = rn.cell(G, r), rn.cell_shift(G, r)
+    if shift is not None:
+        G = G + r * shift
     if var is not None:
         G = G + r * var.sqrt() * torch.randn(G.shape, generator=gen, device=G.device,
                                              dtype=G.dtype)

@@ -8,7 +8,8 @@ come from its controller; cells that read inside the dead zone leave for good.
 Controller, per active cell and iteration ``it`` (units: normalised state
 ``g = (G - g_min)/(g_max - g_min)``, so errors are fractions of the conductance range)::
 
-    r  = g + sigma_read(G) xi                     # one verify read, fresh read noise
+    r  = g + shift(G) + sigma_read(G) xi          # one verify read, fresh read noise
+                                                  # (shift: a noise model's mean, RTN)
     stop if |t - r| < tolerance                   # dead zone
     e  = error_gain (t - r)                       # board: e = 2 (target - read)
     E  = clip(E + e, -integral_max, +integral_max)
@@ -225,6 +226,9 @@ def program_vipi(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any =
             read = gi + sd * z
         else:
             read = gi
+        shift = noise_model.cell_shift(gi * r + gmin, r)  # mean read offset (RTN)
+        if shift is not None:
+            read = read + shift
         stats.verify_reads += float(idx.numel())
         err = ti - read
         stay = err.abs() >= p.tolerance
