@@ -128,10 +128,11 @@ def _train(sizes: list[int], X, y, epochs: int, seed: int):
     import torch
 
     from snnx.nn import MLP
+    from snnx.nn.optim import Adam
     from snnx.pipeline.model import train_epoch
 
     net = MLP(sizes, seed=seed)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    opt = Adam(net.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         train_epoch(net, opt, X, y, 64, g)

@@ -9,7 +9,7 @@ import torch
 
 import snnx.hw as hw
 from snnx.learn import RULES, Rule
-from snnx.nn import MLP, SNN
+from snnx.nn import CNN, MLP, SNN
 
 NAMES = sorted(RULES)
 
@@ -19,6 +19,9 @@ def models():
         "mlp": (MLP([6, 8, 3], seed=1).to_analog(hw.load("rram_generic"), seed=1),
                 torch.randn(4, 6, generator=torch.Generator().manual_seed(0))),
         "snn": (SNN(channels=2, window=8, hidden=(8,), classes=3, steps=4, gain=3.0, seed=1)
+                .to_analog(hw.load("rram_generic"), seed=1),
+                torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(0))),
+        "cnn": (CNN(channels=2, window=8, classes=3, conv=(3,), hidden=(8,), seed=1)
                 .to_analog(hw.load("rram_generic"), seed=1),
                 torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(0))),
     }
@@ -35,16 +38,16 @@ def test_registry_entry_follows_the_protocol(name):
         RULES[name](loss="hinge")
 
 
-@pytest.mark.parametrize("kind", ["mlp", "snn"])
+@pytest.mark.parametrize("kind", ["mlp", "snn", "cnn"])
 @pytest.mark.parametrize("name", NAMES)
 def test_step_changes_only_the_tiles_and_reports_loss(name, kind):
     net, x = models()[kind]
     y = torch.tensor([0, 1, 2, 0])
-    before = [l.tile.conductances.clone() for l in net.layers]
+    before = [l.tile.read_weight().clone() for l in net.layers]  # what the weight memory holds
     soft = [l.weight.detach().clone() for l in net.layers]
     out = RULES[name](lr=0.05).step(net, x, y)
     assert math.isfinite(out["loss"]) and 0.0 <= out["accuracy"] <= 1.0
-    assert any(not torch.equal(l.tile.conductances, b) for l, b in zip(net.layers, before))
+    assert any(not torch.equal(l.tile.read_weight(), b) for l, b in zip(net.layers, before))
     assert all(torch.equal(l.weight, s) for l, s in zip(net.layers, soft))  # digital copy untouched
 
 
@@ -62,7 +65,7 @@ def test_seeded_runs_repeat_and_state_round_trips(name):
         r1.step(n1, x, y)
         r2.step(n2, x, y)
     for a, b in zip(n1.layers, n2.layers):
-        assert torch.equal(a.tile.conductances, b.tile.conductances)
+        assert torch.equal(a.tile.read_weight(), b.tile.read_weight())
     # snapshot (model tiles + rule), continue; restore into fresh objects, continue the same
     tiles = [l.tile.state_dict() for l in n1.layers]
     bias = [None if l.bias is None else l.bias.detach().clone() for l in n1.layers]
@@ -78,4 +81,4 @@ def test_seeded_runs_repeat_and_state_round_trips(name):
     r3.load_state_dict(rs)
     r3.step(n3, x, y)
     for a, b in zip(n1.layers, n3.layers):
-        assert torch.equal(a.tile.conductances, b.tile.conductances)
+        assert torch.equal(a.tile.read_weight(), b.tile.read_weight())

@@ -31,6 +31,7 @@ inside their functions (validating a hardware model stays torch-free).
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from snnx.config.registry import Registry
@@ -85,6 +86,9 @@ class ReadNoise:
         self.a = float(sum(m.constant() for m in self.models))
         self.o0 = float(sum(m.output()[0] for m in self.models))
         self.o1 = float(sum(m.output()[1] for m in self.models))
+        self.silent = not self.a and all(m.cell.__func__ is NoiseModel.cell
+                                         for m in self.models)
+        """True when a single-cell read is noiseless (no constant, no G-dependent term)."""
 
     def pair(self, gp: Any, gn: Any) -> Any:
         """G-dependent variance of every pair (normalised), or None when there is none."""
@@ -136,6 +140,18 @@ class ReadNoise:
             z = torch.randn(G.shape, generator=gen, device=G.device, dtype=G.dtype)
             out = out + torch.sqrt(var) * g_range * z
         return out
+
+    def cell_sd(self, G: Any, g_range: float) -> Any:
+        """Std of one read of cells at G (S), normalised: a float when it does not depend
+        on G, else a tensor shaped like G."""
+        g = G / g_range
+        terms = [t for t in (m.cell(g) for m in self.models) if t is not None]
+        if not terms:
+            return math.sqrt(self.a)
+        var = terms[0] + self.a
+        for t in terms[1:]:
+            var = var + t
+        return var.sqrt_()
 
     def cell(self, G: Any, g_range: float) -> Any:
         """Per-cell read variance (normalised) at conductances G (S), or None when silent."""
