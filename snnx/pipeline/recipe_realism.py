@@ -59,8 +59,11 @@ def check(recipe: Any) -> None:
 
     Raises:
         ConfigError: ``eval.times`` without a drift model; ``pretrain.noise_aware`` with
-            bit-sliced weights.
+            bit-sliced weights; fine-tuning with a rule that does not write the cells.
     """
+    if recipe.finetune.epochs and recipe.finetune.rule == "logsgd":
+        raise ConfigError("finetune.rule: logsgd keeps its weights in capacitors, not in the "
+                          "programmed cells; fine-tune with bp or dfa")
     hw = None
     if recipe.eval.times:
         hw = recipe.hw_config()

@@ -34,12 +34,19 @@ def _cost(ledger: Any, account: str) -> dict:
             "energy_by_op": dict(a["energy"])}
 
 
+def rram_tile(layer: Any) -> Any:
+    """The programmed RRAM :class:`~snnx.hw.Tile` of a layer (a rule may have put another
+    weight store in front of it, e.g. log-domain SGD's capacitor array, ``.rram``)."""
+    return getattr(layer.tile, "rram", layer.tile)
+
+
 def programming_block(chip: Any, hw: Any) -> dict:
     """The ``programming`` block of a deployed chip (tiles' last full programming)."""
     import torch
 
-    stats = [lyr.tile.last_program for lyr in chip.layers]
-    cells = sum(lyr.tile.conductances.numel() for lyr in chip.layers)
+    tiles = [rram_tile(lyr) for lyr in chip.layers]
+    stats = [t.last_program for t in tiles]
+    cells = sum(t.conductances.numel() for t in tiles)
     out = {"scheme": hw.programming.scheme, "cells": int(cells), **_cost(chip.ledger, "program"),
            "pulse_equivalents": None, "iterations": max((s.iterations for s in stats if s),
                                                         default=0),
@@ -49,8 +56,8 @@ def programming_block(chip: Any, hw: Any) -> dict:
     if all(s is not None and s.converged is not None for s in stats):
         conv = sum(int(s.converged.sum()) for s in stats)
         healthy = conv_h = 0
-        for lyr, s in zip(chip.layers, stats):
-            f = lyr.tile.faults
+        for t, s in zip(tiles, stats):
+            f = t.faults
             ok = torch.ones_like(s.converged) if f is None else ~(f[0] | f[1])
             healthy += int(ok.sum())
             conv_h += int((s.converged & ok).sum())

@@ -44,9 +44,12 @@ def fmt_duration(t: float) -> str:
 
 
 def set_time(chip: Any, t: float) -> None:
-    """Set the clock of every tile of ``chip`` to ``t`` s."""
+    """Set the clock of every RRAM tile of ``chip`` to ``t`` s (a rule that keeps its
+    weights elsewhere, log-domain SGD's capacitors, leaves its programmed tile behind)."""
+    from snnx.pipeline.report_realism import rram_tile
+
     for lyr in chip.layers:
-        lyr.tile.set_time(t)
+        rram_tile(lyr).set_time(t)
 
 
 def time_sweep(*, recipe: Any, deploy_chip: Callable[[], Any], stream: tuple, data: Any,

@@ -142,6 +142,7 @@ def test_finetuned_run_resumes_to_the_same_report(tmp_path, capsys):
      "eval.times[1]: 1.0 is before the time before it"),
     (["finetune.method=rewrite"], "finetune.method: 'rewrite' is not one of"),
     (["finetune.rule=bpp"], "finetune.rule: 'bpp' is not one of"),
+    (["finetune.rule=logsgd", "finetune.epochs=1"], "finetune.rule: logsgd keeps its weights"),
     (["pretrain.qat_bits=1"], "pretrain.qat_bits: 1 is out of range"),
     (["pretrain.noise_aware=true", "hw.preset=synaptogen"],
      "pretrain.noise_aware: bit-sliced weights"),
