@@ -29,6 +29,10 @@ OFFSETS: dict[str, int] = {
     # run phases
     "loop.passes": 15,        # numpy: per-pass order and learn mask of the on-line loop
     "pretrain.order": 17,     # minibatch order of off-chip pretraining
+    "pretrain.noise": 20,     # noise-aware training: the per-cell read-noise draws
+    "pretrain.aware_order": 21,  # minibatch order of the hardware-aware epochs
+    "finetune": 400,          # the fine-tuning rule (DFA feedback ...): seed + 400
+    "finetune.order": 19,     # minibatch order of chip-in-the-loop fine-tuning
     "transforms": 0,          # transform i: base + i
     # on-line rules: rule.<name>; rules without a line use "rule"
     "rule.dfa": 100,

@@ -7,9 +7,11 @@ trainer framework; DESIGN.md contract 4)::
     run.setup()                  # data, model, rule, checks: every user error surfaces here
     with run:                    # creates runs/<recipe>/<timestamp>/ and the loggers
         run.pretrain()           # Pretraining: plain torch on the source subjects
-        run.deploy()             # deploy(): to_analog + transforms; deployed accuracy
+        run.deploy()             # deploy(): to_analog + transforms; deployed accuracy;
+                                 # optional chip-in-the-loop fine-tuning (finetune.py)
         run.adapt()              # OnlineLoop: predict each window, then learn
         run.evaluate()           # held-out target windows on the adapted chip
+        run.sweep_time()         # optional: accuracy vs time since programming (eval.times)
         report = run.report()    # report.json, figures, TensorBoard hparams
 
 Each phase object gets what it needs (network, inputs, chip, rule, stream, logger), not the
@@ -44,12 +46,14 @@ from snnx.errors import ConfigError, SnnxError
 from snnx.monitor.loggers import JsonlLogger, MultiLogger, StdoutLogger
 from snnx.pipeline import model as pm
 from snnx.pipeline.data import label_mask, prepare
+from snnx.pipeline import report_realism as rr
 from snnx.pipeline.deploy import deploy
 from snnx.pipeline.checks import check_classes, check_memory
 from snnx.pipeline.folder import (CONFIG_FILE, KEEP_STEP_CHECKPOINTS, LOCK_FILE,
                                   PREPROCESSING_FILE, RUN_KIND, absolute_paths, alive,
                                   check_writable, load_latest_checkpoint, new_run_dir,
                                   preprocessing_of, read_pid, read_run, write_text)
+from snnx.pipeline.finetune import expected_steps, finetune
 from snnx.pipeline.loop import OnlineLoop
 from snnx.pipeline.pretrain import Pretraining
 from snnx.pipeline.recipe import Recipe
@@ -88,6 +92,7 @@ class Run:
         self.acc: dict[str, float | None] = {}
         self.timing: dict[str, float] = {}
         self.saved_threads = 1                 # torch threads of the run being resumed
+        self.blocks: dict[str, Any] = {}       # extra report.json blocks (finetune, drift)
         self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
 
     # ------------------------------------------------------------------ construction
@@ -206,22 +211,43 @@ class Run:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     # ------------------------------------------------------------------ phases
+    @property
+    def _aware(self) -> bool:
+        p = self.recipe.pretrain
+        return p.qat_bits is not None or p.noise_aware
+
     def pretrain(self) -> None:
         """:class:`~snnx.pipeline.pretrain.Pretraining` of the software network."""
         acc, seconds = Pretraining(
             recipe=self.recipe, net=self.net, x=self.x, y=self.y,
             stats=(self.data.mean, self.data.std), logger=self.logger, tb=self._tb,
             path=self.checkpoints / "pretrained.h5", metrics=self.run_dir / "metrics.jsonl",
-            given=self._given, resume_from=self._purge_step if self.resuming else None).run()
+            given=self._given, resume_from=self._purge_step if self.resuming else None,
+            hw=self.hw, plain=self._plain_on_chip).run()
         self.acc.update(acc)
         self.timing["pretrain_s"] = seconds
         if self._state is not None and "timing" in self._state:  # the real one, not the reload
             self.timing["pretrain_s"] = float(self._state["timing"]["pretrain_s"])
 
+    def _plain_on_chip(self, net: Any) -> dict:
+        """Deployed accuracies of the plain model (before hardware-aware training)."""
+        chip = deploy(net, self.hw, self.recipe, self.x["source_train"][:64])
+        draws = self.recipe.eval.mc_draws
+        return {"deployed_plain": pm.accuracy(chip, self.x["target_test"],
+                                              self.y["target_test"], draws),
+                "deployed_source_plain": pm.accuracy(chip, self.x["source_test"],
+                                                     self.y["source_test"], draws)}
+
     def deploy(self) -> None:
         """Program the network onto tiles, apply the transforms, measure the deployed
-        accuracy on the target and build the rule's hardware (or restore a checkpoint)."""
+        accuracy on the target, fine-tune with the chip in the loop (``finetune``) and
+        build the rule's hardware (or restore a checkpoint)."""
         self.chip = deploy(self.net, self.hw, self.recipe, self.x["source_train"][:64])
+        ft = self.recipe.finetune
+        if ft.epochs:
+            self.blocks["finetune"] = {"method": ft.method, "rule": ft.rule,
+                                       "epochs": ft.epochs, "steps": expected_steps(
+                                           self.recipe, len(self.x["source_train"]))}
         self.loop = OnlineLoop(recipe=self.recipe, chip=self.chip, rule=self.rule,
                                stream=(self.x["stream"], self.y["stream"]),
                                data=self.data.stream, labelled=self.labelled,
@@ -232,11 +258,20 @@ class Run:
             pm.load_chip_state(self.chip, self.rule, self._state["chip"])
             self.loop.load(self._state)
             self.acc.update(self._state["accuracy"])
+            self.blocks.update(self._state.get("blocks", {}))
             log.info("resuming at stream window %d, step %d", self.loop.pos, self.loop.steps)
             return
         self.acc["deployed"] = self.measure()
         log.info("deployed accuracy on the target: %s", fmt_acc(self.acc["deployed"]))
-        self.loop.start(self.acc["deployed"])
+        if self._aware:
+            self.acc["deployed_source"] = self.measure("source_test")
+        start = self.acc["deployed"]
+        if ft.epochs:
+            self.blocks["finetune"] = finetune(self.chip, self.recipe, self.x["source_train"],
+                                               self.y["source_train"], self.logger)
+            start = self.acc["finetuned"] = self.measure()
+            log.info("fine-tuned accuracy on the target: %s", fmt_acc(start))
+        self.loop.start(start)
 
     def measure(self, split: str = "target_test") -> float:
         """Accuracy of the chip on held-out windows (``eval.mc_draws`` reads, no side effects)."""
@@ -258,6 +293,22 @@ class Run:
         self.acc["prequential"] = self.loop.preq["correct"] / seen if seen else None
         log.info("adapted accuracy on the target: %s", fmt_acc(self.acc["adapted"]))
 
+    def sweep_time(self) -> None:
+        """Accuracy vs time since programming, with and without adaptation
+        (:mod:`snnx.pipeline.time_sweep`; only with ``eval.times``)."""
+        if not self.recipe.eval.times:
+            return
+        from snnx.pipeline.time_sweep import time_sweep
+
+        self.blocks["drift"] = time_sweep(
+            recipe=self.recipe, stream=(self.x["stream"], self.y["stream"]),
+            deploy_chip=lambda: deploy(self.net, self.hw, self.recipe,
+                                       self.x["source_train"][:64]),
+            data=self.data.stream, labelled=self.labelled, x_test=self.x["target_test"],
+            y_test=self.y["target_test"])
+        for line in rr.drift_table(self.blocks["drift"]):
+            log.info("drift %s", line)
+
     def report(self) -> dict:
         """Write report.json, the figures and the TensorBoard hparams; return the report."""
         r, lp = self.recipe, self.loop
@@ -273,9 +324,20 @@ class Run:
                    "weights": pm.n_params(self.net),
                    "timesteps": getattr(r.model_params, "timesteps", None)},
             curves=lp.curves, timing=self.timing, threads=torch.get_num_threads())
+        rep["programming"] = rr.programming_block(self.chip, self.hw)
+        if "finetune" in self.blocks:
+            rep["finetune"] = rr.finetune_block(self.blocks["finetune"], self.chip.ledger)
+        if self._aware:
+            rep["hardware_aware"] = rr.hardware_aware_block(r, self.acc)
+        if "drift" in self.blocks:
+            rep["drift"] = self.blocks["drift"]
         write_json(self.run_dir / "report.json", rep)
         if r.monitor.figures:
             write_figures(self.run_dir, rep)
+            if "drift" in rep:
+                rr.plot_drift(rep["drift"], self.run_dir / "drift.png",
+                              f"{r.name}: accuracy vs time since programming "
+                              f"({r.adapt.rule}, {r.eval.times_mode})")
         final = {"hparams/accuracy_adapted": self.acc["adapted"],
                  "hparams/accuracy_deployed": self.acc["deployed"],
                  "hparams/energy_j": rep["cost"]["energy_j"]}
@@ -289,6 +351,7 @@ class Run:
             self.deploy()
             self.adapt()
             self.evaluate()
+            self.sweep_time()
             return self.report()
 
     # ------------------------------------------------------------------ checkpoints
@@ -298,6 +361,7 @@ class Run:
         metrics = self.run_dir / "metrics.jsonl"
         state = {"kind": RUN_KIND, "config": self.recipe.to_yaml(), **loop_state,
                  "chip": pm.chip_state(self.chip, self.rule), "accuracy": dict(self.acc),
+                 "blocks": dict(self.blocks),
                  "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
                  "threads": torch.get_num_threads(),
                  "preprocessing": self.preprocessing.to_dict(),
