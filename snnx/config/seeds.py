@@ -29,6 +29,7 @@ OFFSETS: dict[str, int] = {
     # run phases
     "loop.passes": 15,        # numpy: per-pass order and learn mask of the on-line loop
     "pretrain.order": 17,     # minibatch order of off-chip pretraining
+    "pretrain.val_split": 18,  # validation windows of off-chip pretraining
     "transforms": 0,          # transform i: base + i
     # on-line rules: rule.<name>; rules without a line use "rule"
     "rule.dfa": 100,

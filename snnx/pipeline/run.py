@@ -55,7 +55,7 @@ from snnx.pipeline.report import build_report, fmt_acc, write_figures, write_jso
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("source_train", "source_test", "stream", "target_test")
+SPLITS = ("source_train", "source_test", "stream", "target_test", "source_val")
 
 
 class Run:
@@ -80,6 +80,7 @@ class Run:
         self.loop: OnlineLoop | None = None
         self.acc: dict[str, float | None] = {}
         self.timing: dict[str, float] = {}
+        self.pretrain_summary: dict = {}       # report.json's pretrain block
         self.saved_threads = 1                 # torch threads of the run being resumed
         self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
 
@@ -137,8 +138,9 @@ class Run:
             except ckpt.CheckpointError as e:
                 raise ckpt.CheckpointError(f"pretrain.checkpoint: {e}") from None
             pm.load_pretrained(self.net, self._given, "pretrain.checkpoint")
-        self.x = {k: pm.as_input(r, getattr(d, k).X) for k in SPLITS}
-        self.y = {k: torch.from_numpy(getattr(d, k).y) for k in SPLITS}
+        splits = [k for k in SPLITS if getattr(d, k) is not None]  # source_val may be None
+        self.x = {k: pm.as_input(r, getattr(d, k).X) for k in splits}
+        self.y = {k: torch.from_numpy(getattr(d, k).y) for k in splits}
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise SnnxError(f"--out: {self.run_dir} is a file")
         if not self.resuming and self.run_dir.exists() and any(self.run_dir.iterdir()):
@@ -196,11 +198,13 @@ class Run:
     # ------------------------------------------------------------------ phases
     def pretrain(self) -> None:
         """:class:`~snnx.pipeline.pretrain.Pretraining` of the software network."""
-        acc, seconds = Pretraining(
+        phase = Pretraining(
             recipe=self.recipe, net=self.net, x=self.x, y=self.y,
             stats=(self.data.mean, self.data.std), logger=self.logger, tb=self._tb,
             path=self.checkpoints / "pretrained.h5", metrics=self.run_dir / "metrics.jsonl",
-            given=self._given, resume_from=self._purge_step if self.resuming else None).run()
+            given=self._given, resume_from=self._purge_step if self.resuming else None)
+        acc, seconds = phase.run()
+        self.pretrain_summary = phase.summary
         self.acc.update(acc)
         self.timing["pretrain_s"] = seconds
 
@@ -256,7 +260,8 @@ class Run:
                    "layers": [list(lyr.tile.shape) for lyr in self.chip.layers],
                    "weights": pm.n_params(self.net),
                    "timesteps": getattr(r.model_params, "timesteps", None)},
-            curves=lp.curves, timing=self.timing, threads=torch.get_num_threads())
+            curves=lp.curves, timing=self.timing, threads=torch.get_num_threads(),
+            pretrain=self.pretrain_summary)
         write_json(self.run_dir / "report.json", rep)
         if r.monitor.figures:
             write_figures(self.run_dir, rep)
