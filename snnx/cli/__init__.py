@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, train
+from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, sweep, train
 from snnx.cli.common import EXIT_USAGE, Parser
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -28,6 +28,7 @@ COMMANDS = Registry("command", {
     "train": (train, train.HELP),
     "eval": (evaluate, evaluate.HELP),
     "compare": (compare, compare.HELP),
+    "sweep": (sweep, sweep.HELP),
     "nf": (nf, nf.HELP),
     "hw": (hw, hw.HELP),
     "recipes": (recipes, recipes.HELP),
