@@ -212,12 +212,20 @@ def stats_tables(rows: Sequence[Mapping[str, Any]]) -> str:
                      [(r["label"], str(r["n"]), *(fmt_pm(r["stats"][k], "acc")
                                                    for k, _ in ACC_COLUMNS)) for r in rows])
     kinds = {"steps": "count"}
-    cost = text_table(("group", "n", *(h for _, h in COST_COLUMNS)),
+    cost = text_table(("group", "n", *(h for _, h in COST_COLUMNS), "E/E0", "t/t0", "A/A0"),
                       [(r["label"], str(r["n"]), *(fmt_pm(r["stats"][k], kinds.get(k, k))
-                                                    for k, _ in COST_COLUMNS)) for r in rows])
+                                                    for k, _ in COST_COLUMNS),
+                        *(_ratio(r, rows[0], k) for k in ("energy_j", "latency_s", "area_m2")))
+                       for r in rows])
     return "\n".join(["accuracy (%) on held-out windows: software = source subjects, the "
                       "others the target", *acc, "",
-                      "cost of the on-chip adaptation", *cost, "", CI_METHOD])
+                      "cost of the on-chip adaptation (E/E0 ...: ratio of means to the first "
+                      "group)", *cost, "", CI_METHOD])
+
+
+def _ratio(row: Mapping[str, Any], base: Mapping[str, Any], key: str) -> str:
+    num, den = row["stats"][key]["mean"], base["stats"][key]["mean"]
+    return "-" if num is None or not den else f"{num / den:.2f}"
 
 
 def csv_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:

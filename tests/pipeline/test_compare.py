@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
 from snnx.pipeline.stats import mean_ci
+from snnx.pipeline.sweep import best_values
 from pipeline_helpers import HAR_DFA, ROOT, TINY, cli, sets
 
 HAR_BP = str(ROOT / "recipes" / "har_bp.yaml")
@@ -115,14 +115,15 @@ def test_default_out_is_under_runs(capsys, in_tmp, cmp_dir):
 def test_sweep_picks_the_best_mean_and_compare_applies_it(capsys, tmp_path):
     out = tmp_path / "sweep"
     code, text, err = cli(capsys, "sweep", "--recipes", HAR_DFA, "--key", "adapt.lr",
-                          "--values", "1e-3", "3e-2", "--seeds", "2", *_sets(), "--out", str(out))
+                          "--values", "1e-3", "0.3", "--seeds", "2", *_sets(), "--out", str(out))
     assert code == 0, err
-    for v in ("1e-3", "3e-2"):
+    for v in ("1e-3", "0.3"):
         for s in (1000, 1001):
             assert (out / "har_dfa" / f"adapt.lr={v}" / f"seed{s}" / "report.json").is_file()
     data = json.loads((out / "sweep.json").read_text())
     means = {g["label"]: g["stats"]["adapted"]["mean"] for g in data["groups"]}
-    best = max(("1e-3", "3e-2"), key=lambda v: means[f"har_dfa, adapt.lr={v}"])
+    assert means["har_dfa, adapt.lr=1e-3"] != means["har_dfa, adapt.lr=0.3"]
+    best = max(("1e-3", "0.3"), key=lambda v: means[f"har_dfa, adapt.lr={v}"])
     assert json.loads((out / "best.json").read_text())["best"] == {"har_dfa": best}
     assert f"best adapt.lr: har_dfa {best}" in text and (out / "sweep.png").is_file()
     code, _, err = cli(capsys, "compare", "--recipes", HAR_DFA, "--seeds", "1", *_sets(),
@@ -130,3 +131,12 @@ def test_sweep_picks_the_best_mean_and_compare_applies_it(capsys, tmp_path):
     assert code == 0, err
     cfg = (tmp_path / "cmp" / "har_dfa" / "seed0" / "config.resolved.yaml").read_text()
     assert f"lr: {float(best)}" in cfg
+
+
+def test_best_value_is_the_highest_mean_first_on_a_tie():
+    def row(label, value, mean):
+        return {"label": label, "value": value, "stats": {"adapted": {"mean": mean}}}
+
+    rows = [row("dfa", "1e-3", 0.8), row("dfa", "3e-3", 0.9), row("dfa", "1e-2", 0.9),
+            row("bp", "1e-3", 0.95), row("bp", "3e-3", None), row("bp", "1e-2", 0.7)]
+    assert best_values(rows) == {"dfa": "3e-3", "bp": "1e-3"}
