@@ -44,7 +44,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from snnx.pipeline.sweep import best_values, sweep, sweep_table, write_sweep
+    from snnx.pipeline.sweep import at_edge, best_values, sweep, sweep_table, write_sweep
 
     seeds = check_seeds(3 if args.seeds is None else args.seeds, args.first_seed)
     if any(item.split("=", 1)[0].strip() == args.key for item in args.set):
@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     files = write_sweep(rows, out, args.key, best)
     print(sweep_table(rows, args.key, best))
     print("best " + args.key + ": " + ", ".join(f"{k} {v}" for k, v in best.items()))
+    edge = at_edge(args.values, best)
+    if edge:
+        print(f"note: the best {args.key} of {', '.join(edge)} is at the edge of --values; "
+              f"the optimum may lie outside them (extend the values)")
     print("written: " + ", ".join(str(f) for f in files))
     print(f"compare at these values: snnx compare --recipes {' '.join(args.recipes)} "
           f"--seeds 5 --best {out}")

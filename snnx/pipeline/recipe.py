@@ -128,10 +128,9 @@ class DataConfig:
     test_fraction: float = spec(0.25, lo=0, hi=1, lo_open=True, hi_open=True,
                                 doc="share of each subject's windows held out for evaluation "
                                     "(never streamed), in (0, 1)")
-    target_test_fraction: float | None = spec(
-        None, lo=0, hi=1, lo_open=True, hi_open=True,
-        doc="share of the target subjects' windows held out for the deployed and adapted "
-            "accuracies, in (0, 1); null = test_fraction (source and target alike)")
+    target_test_fraction: float | None = spec(None, lo=0, hi=1, lo_open=True, hi_open=True,
+                                              doc="the same for the target subjects' windows "
+                                                  "(deployed, adapted); null = test_fraction")
     label_rate: float = spec(1.0, lo=0, hi=1, lo_open=True,
                              doc="share of stream windows that arrive with a label (sparse "
                                  "user feedback), in (0, 1]")
@@ -163,28 +162,18 @@ class ModelConfig:
 class PretrainConfig:
     """Off-chip (software) training on the source subjects before deployment."""
 
-    steps: int = spec(600, lo=0, hi=1 << 30,
-                      doc="optimiser steps (mini-batches) of the budget, whatever the data "
-                          "size; the budget is max(steps, epochs x batches per epoch); "
-                          "steps = epochs = 0: no pretraining")
-    epochs: int = spec(0, lo=0, hi=100000,
-                       doc="passes over the training windows the budget covers at least "
-                           "(0 = the step budget alone)")
-    val_fraction: float = spec(0.1, lo=0, hi=1, hi_open=True,
-                               doc="share of the source training windows (whole bouts, per "
-                                   "class) held out for validation: early stopping and the "
-                                   "choice of the weights kept; 0 = none, the last weights "
-                                   "are kept, in [0, 1)")
-    val_every: int = spec(25, lo=1, hi=1 << 30,
-                          doc="optimiser steps between validations (and logged scalars)")
-    patience: int = spec(200, lo=0, hi=1 << 30,
-                         doc="stop when validation has not improved for this many optimiser "
-                             "steps; 0 = run the whole budget (the best validation weights "
-                             "are still restored)")
-    early_stop_on: str = spec("accuracy", choices=("accuracy", "loss"),
-                              doc="validation quantity that decides the best weights: "
-                                  "accuracy (higher is better, ties broken by the lower "
-                                  "loss) | loss (cross-entropy, lower is better)")
+    steps: int = spec(600, lo=0, hi=1 << 30, doc="optimiser steps, whatever the data size: "
+                      "budget = max(steps, epochs x batches per epoch); both 0 = no pretraining")
+    epochs: int = spec(0, lo=0, hi=100000, doc="passes over the training windows the budget "
+                       "covers at least; 0 = the step budget alone")
+    val_fraction: float = spec(0.1, lo=0, hi=1, hi_open=True, doc="share of the source "
+                               "training windows (whole bouts, per class) held out for "
+                               "validation, in [0, 1); 0 = none, the last weights are kept")
+    val_every: int = spec(25, lo=1, hi=1 << 30, doc="optimiser steps between validations")
+    patience: int = spec(200, lo=0, hi=1 << 30, doc="stop after this many optimiser steps "
+                         "without a better validation; 0 = never (the best is still kept)")
+    early_stop_on: str = spec("accuracy", choices=("accuracy", "loss"), doc="what the best "
+                              "validation is: accuracy (ties: lower loss) | loss")
     lr: float = spec(2e-3, lo=0, lo_open=True, hi=10, doc="Adam learning rate, in (0, 10]")
     batch_size: int = spec(64, lo=1, hi=1 << 20, doc="windows per batch")
     weight_decay: float = spec(0.0, lo=0, hi=1, doc="L2 weight decay, in [0, 1]")

@@ -58,6 +58,9 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
              f"accuracy   software {fmt_acc(acc.get('software'))} (source subjects)  |  "
              f"on the target: software {fmt_acc(acc.get('software_target'))}, deployed "
              f"{fmt_acc(acc.get('deployed'))}, adapted {fmt_acc(acc.get('adapted'))}"]
+    warning = (report.get("pretrain") or {}).get("warning")
+    if warning:
+        lines.append(f"warning    {warning}")
     if cost:
         lines.append(f"adaptation {report['rule']}: {cost['steps']} on-chip steps, energy "
                      f"{fmt_energy(cost['energy_j'])}, latency {fmt_time(cost['latency_s'])}, "

@@ -61,6 +61,22 @@ def best_values(rows: Sequence[Mapping[str, Any]], metric: str = METRIC) -> dict
     return {label: value for label, (_, value) in best.items()}
 
 
+def at_edge(values: Sequence[str], best: Mapping[str, str]) -> list[str]:
+    """Labels whose best value is the smallest or largest of three or more numeric
+    ``values`` (the optimum may lie outside the grid: extend it).
+
+    Example:
+        >>> at_edge(["1e-3", "3e-3", "1e-2"], {"dfa": "1e-2", "bp": "3e-3"})
+        ['dfa']
+    """
+    nums = [parse_override(f"v={v}")[1] for v in values]
+    if len(values) < 3 or not all(isinstance(n, (int, float)) and not isinstance(n, bool)
+                                  for n in nums):
+        return []
+    ends = {values[nums.index(min(nums))], values[nums.index(max(nums))]}
+    return [label for label, v in best.items() if v in ends]
+
+
 def sweep(recipes: Mapping[str, Any], key: str, values: Sequence[str], seeds: Sequence[int],
           out: Path, *, verbose: bool = False, progress: Any = print) -> list[dict]:
     """Run the grid (module docstring); returns one row per (recipe, value): ``label``,

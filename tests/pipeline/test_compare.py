@@ -10,7 +10,7 @@ import json
 import pytest
 
 from snnx.pipeline.stats import mean_ci
-from snnx.pipeline.sweep import best_values
+from snnx.pipeline.sweep import at_edge, best_values
 from pipeline_helpers import HAR_DFA, ROOT, TINY, cli, sets
 
 HAR_BP = str(ROOT / "recipes" / "har_bp.yaml")
@@ -140,3 +140,10 @@ def test_best_value_is_the_highest_mean_first_on_a_tie():
     rows = [row("dfa", "1e-3", 0.8), row("dfa", "3e-3", 0.9), row("dfa", "1e-2", 0.9),
             row("bp", "1e-3", 0.95), row("bp", "3e-3", None), row("bp", "1e-2", 0.7)]
     assert best_values(rows) == {"dfa": "3e-3", "bp": "1e-3"}
+
+
+def test_a_best_value_at_the_edge_of_the_grid_is_flagged():
+    values = ["3e-3", "1e-3", "1e-2"]                     # given in any order
+    assert at_edge(values, {"dfa": "1e-3", "bp": "3e-3", "ls": "1e-2"}) == ["dfa", "ls"]
+    assert at_edge(["1e-3", "1e-2"], {"dfa": "1e-3"}) == []            # two values: no inside
+    assert at_edge(["uniform", "sign", "x"], {"dfa": "uniform"}) == []  # not numbers

@@ -164,6 +164,10 @@ def test_report_and_log_flag_a_network_near_chance(capsys, in_tmp, caplog):
     assert p["near_chance"] and "near chance" in p["warning"]
     assert any("near chance" in r.getMessage() and r.levelname == "WARNING"
                for r in caplog.records)
+    from snnx.pipeline.report import summary_lines
+
+    assert any(line.startswith("warning    software accuracy") for line in
+               summary_lines({**rep, "run_dir": "x"}))
 
 
 def test_report_holds_the_pretraining_summary(capsys, in_tmp):
