@@ -238,7 +238,11 @@ def plot_group_comparison(rows: Sequence[Mapping[str, Any]], path: str | os.Path
             if math.isfinite(x) and math.isfinite(y):
                 ax.annotate(str(r["label"]), (x, y), textcoords="offset points",
                             xytext=(5, 4), fontsize=7)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+        xs = [m for m in (_mc(r["stats"].get(key))[0] for r in rows) if math.isfinite(m)]
+        if xs and min(xs) > 0 and max(xs) / min(xs) >= 10:
+            ax.set_xscale("log")
+        else:
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         ax.margins(x=0.3)
         ax.set(xlabel=_AXIS.get(key, key), ylabel="adapted accuracy (%)", ylim=(0, 105))
         ax.grid(alpha=0.3)
