@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, stream, train
+from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, stream, sweep, train
 from snnx.cli.common import EXIT_PIPE, EXIT_USAGE, Parser, quiet_stdout
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -30,6 +30,7 @@ COMMANDS = Registry("command", {
     "eval": (evaluate, evaluate.HELP),
     "compare": (compare, compare.HELP),
     "stream": (stream, stream.HELP),
+    "sweep": (sweep, sweep.HELP),
     "nf": (nf, nf.HELP),
     "hw": (hw, hw.HELP),
     "recipes": (recipes, recipes.HELP),
