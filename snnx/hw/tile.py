@@ -31,10 +31,13 @@ Physical model (METHODS.md section 0):
   independent cell noise, sum_i x_i dG_ij is Gaussian with variance sum_i x_i^2 var(G_ij)
   (constant part: one row reduction; state-dependent part: one matmul with x^2). Output-
   referred noise ``s0 + s1 |y|`` (fraction of ADC full scale) models fitted chip data.
-* ``outer_update`` turns ``-lr d^T x`` into pulse counts with stochastic rounding, potentiates
-  G+ for positive and G- for negative changes (soft bounds, asymmetry, device-to-device gain,
-  cycle-to-cycle noise), and refreshes a pair when both sides run high. Bit-sliced tiles
-  update by digital read-modify-write of the changed cells.
+* ``outer_update`` turns ``-lr d^T x`` into device pulses (:mod:`snnx.hw.update`): by
+  coincidences of stochastic row and column pulse trains (``device.update.scheme:
+  stochastic``, no digital outer product) or by digitally computed, stochastically rounded
+  pulse counts (``counted``); push-pull on both sides of the pair (``policy:
+  bidirectional``) or potentiation only (``split``), through the device model (soft bounds,
+  asymmetry, device-to-device gain, cycle-to-cycle noise); a pair is refreshed when both
+  sides run high. Bit-sliced tiles update by digital read-modify-write of the changed cells.
 
 Everything is vectorised: no Python loop over cells, pulses or batch elements.
 """
@@ -257,8 +260,9 @@ class Tile:
     def mvm_t(self, d: torch.Tensor) -> torch.Tensor:
         """Transposed read: g = d W, driving the columns and sensing the rows.
 
-        Uses the same conductances and noise model as :meth:`mvm`; needs column-side
-        drivers and row-side ADCs (their area is registered on first use). Bit-sliced
+        Uses the same conductances and noise model as :meth:`mvm`; the columns are driven
+        and the rows sensed by the forward converters (``periphery.transposed_adc:
+        shared``) or by a second bank registered on first use (``separate``). Bit-sliced
         tiles drive one slice position per cycle and shift-add.
 
         Args:
@@ -297,30 +301,33 @@ class Tile:
             tgt, changed = update.digital_targets(self.layout, self._G, self.rng, x, d, lr)
             if bool(changed.any()):
                 self._write(tgt, mask=changed)
-            self.cost.digital(B * self.in_features * self.out_features)
+            self.cost.macs(B * self.in_features * self.out_features)
             self.n_updates += 1
-        elif dev.step_fraction(self.hw) is None:
+            return
+        if dev.step_fraction(self.hw) is None:
             self._G, touched = update.exact_update(self.layout, self._G, self.faults, x, d, lr)
             self._invalidate()
-            rows = touched.any(1).to(self.dtype).repeat(2)
-            n = int(touched.sum())
-            self.cost.update_sparse(torch.arange(rows.numel(), device=self.device), rows,
-                                    float(n), n, B)
+            self.cost.update_exact(touched, B)
             self.n_updates += 1
             self._refresh()  # every update: keeps continuous (ideal) tiles exact indefinitely
+            return
+        if self.hw.device.update.scheme == "counted":
+            pot, dep = update.counted_counts(self.layout, self.rng, x, d, lr)
+            w = update.apply_counts(self.layout, self._G, self.gain, self.faults, self.rng,
+                                    pot, dep)
+            self.cost.update_counted(w, B)
         else:
-            w = update.pulse_update(self.layout, self._G, self.gain, self.faults, self.rng,
-                                    x, d, lr)
-            if w.lin is None:
-                self.cost.update_sparse(None, None, 0.0, 0, B)
-                return
-            self._G.view(-1).index_copy_(0, w.lin, w.G_new)
-            self._patch_caches(w)
-            self.cost.update_sparse(w.row + w.side * self.in_features, w.pulses,
-                                    float(w.pulses.sum()), w.cells, B)
-            self.n_updates += 1
-            if self.n_updates % update.REFRESH_CHECK_EVERY == 0:
-                self._refresh()
+            pot, dep, stats = update.stochastic_counts(self.layout, self.rng, x, d, lr)
+            w = update.apply_counts(self.layout, self._G, self.gain, self.faults, self.rng,
+                                    pot, dep)
+            self.cost.update_stochastic(stats, w.cells, B)
+        if w.lin is None:
+            return
+        self._G.view(-1).index_copy_(0, w.lin, w.G_new)
+        self._patch_caches(w)
+        self.n_updates += 1
+        if self.n_updates % update.REFRESH_CHECK_EVERY == 0:
+            self._refresh()
 
     def _patch_caches(self, w: update.SparseWrite) -> None:
         """Patch the read caches after sparse writes, or drop them when that is not exact."""

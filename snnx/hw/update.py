@@ -1,17 +1,36 @@
-"""Outer-product updates as device pulses (METHODS.md section 0): pure functions.
+"""Outer-product updates as device pulses (METHODS.md sections 0 and 13): pure functions.
 
-``W <- W - lr d^T x``: the target change of every cell pair, in units of one pulse step, is
-``a = -lr (x^T d) / (w_max * step)``. Pulse counts use unbiased stochastic rounding,
-``n = floor(|a| + u)``, u ~ U[0, 1) (deterministic rounding would silently drop every update
-smaller than half a step), capped at ``max_pulses``. Policy "split": a > 0 potentiates G+,
-a < 0 potentiates G- (one side per cell per update). The pulses go through the device model
-(:func:`snnx.hw.device.apply_pulses`: soft bounds, device-to-device gain, cycle-to-cycle
-noise); stuck cells do not move.
+``W <- W - lr d^T x`` (x: (N, in), d: (N, out); for SNNs N = T*B). In units of one device
+step ``dw = w_max * step`` the change asked of a cell is ``a_ij = -lr (x^T d)_ij / dw``. Two
+schemes turn it into pulses (``hw.device.update.scheme``):
+
+* ``counted`` (snnx 0.1): ``a`` is computed digitally (``N in out`` multiply-accumulates,
+  booked by the cost model) and rounded to pulse counts with unbiased stochastic rounding,
+  ``n = floor(|a| + u)``, u ~ U[0, 1), capped at ``max_pulses``; the cells are written row
+  by row. See :func:`counted_counts`.
+* ``stochastic`` (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016; aihwkit's
+  ``STOCHASTIC_COMPRESSED`` pulses with update and bit-length management): every row of the
+  batch is one update cycle of ``bl_b`` pulse slots; in each slot row i fires with
+  probability p_i, column j with q_j, and a cell moves one device step per coincidence. No
+  digital outer product. See :func:`stochastic_counts` for the exact distribution sampled.
+
+Either way the result is a pair of count tensors, potentiation and depression pulses per
+cell of both sides of the pair, which :func:`apply_counts` sends through the device model
+(:func:`snnx.hw.device.apply_pulses`: soft bounds, asymmetry, device-to-device gain,
+cycle-to-cycle noise); stuck cells do not move. The policy (``device.update.policy``) says
+which cells a change reaches:
+
+* ``split``: a > 0 potentiates G+, a < 0 potentiates G- (only potentiation; pairs climb and
+  are refreshed, :func:`pairs_to_refresh`);
+* ``bidirectional`` (push-pull): a > 0 potentiates G+ AND depresses G-, a < 0 the reverse,
+  each side taking half of the change on average, so depression (``dep_ratio``,
+  ``beta_dep``) acts during learning. A side at its bound does not move further (a pair
+  programmed with one side at g_min first moves away from the bound at half speed).
+  Potentiation and depression need opposite pulse polarities: two phases per cycle.
 
 Only cells that receive pulses are touched (a flat index of them, then gathers), so the
-cost scales with the number of pulsed cells; :func:`pulse_update` returns a
+cost scales with the number of pulsed cells; :func:`apply_counts` returns a
 :class:`SparseWrite` that the tile scatters into its conductances and its read caches.
-:func:`pairs_to_refresh` finds pairs whose two sides both pass ``refresh_at`` of the range.
 
 Continuous-level devices without a pulse step (hw ``ideal``) take the exact analog update
 (:func:`exact_update`). Bit-sliced tiles update by digital read-modify-write of the cells
@@ -45,7 +64,8 @@ class SparseWrite:
         G_new: new conductances at ``lin`` (S).
         row, col, side: the physical position and pair side of each pulsed cell.
         d_diff, d_sum: change of G+ - G- and of G+ + G- at each pulsed cell (S).
-        pulses: pulses per pulsed cell.
+        pulses: pulses per pulsed cell (potentiation + depression).
+        dep: depression pulses per pulsed cell (None: potentiation only).
     """
 
     lin: torch.Tensor | None = None
@@ -56,6 +76,7 @@ class SparseWrite:
     d_diff: torch.Tensor | None = None
     d_sum: torch.Tensor | None = None
     pulses: torch.Tensor | None = None
+    dep: torch.Tensor | None = None
 
     @property
     def cells(self) -> int:
@@ -63,49 +84,230 @@ class SparseWrite:
         return 0 if self.lin is None else int(self.lin.numel())
 
 
-def pulse_update(layout: Layout, G: torch.Tensor, gain: torch.Tensor | None, faults,
-                 rng, x: torch.Tensor, d: torch.Tensor, lr: float) -> SparseWrite:
-    """Pulses of ``W <- W - lr d^T x`` on a multi-level tile with a pulse step.
+@dataclasses.dataclass
+class StochasticStats:
+    """What a stochastic update did, for the cost model and for tests.
 
-    Args:
-        layout: the tile's layout (permutations, ``w_max``, hardware model).
-        G: (2, in, n_cols) conductances, physical order (not modified).
-        gain: per-cell pulse-step multipliers or None. faults: stuck-at masks or None.
-        rng: the tile's :class:`~snnx.hw.rng.RandomSource` (rounding and c2c noise).
-        x: (B, in) logical inputs. d: (B, out) logical errors. lr: learning rate (> 0).
+    Attributes:
+        cycles: update cycles that fired (batch rows with a non-zero x and d).
+        phases: phases run, summed over cycles (one per sign of x present, twice that for
+            the bidirectional policy).
+        slots: pulse slots in sequence, sum over phases of their bit length (latency is
+            ``slots * t_pulse``).
+        row_pulses: pulses fired by row drivers (sum over slots of the rows that fire).
+        col_pulses: pulses fired by column drivers.
+        coincidences: cell pulses (a row and a column firing in the same slot).
+        clipped: cycles whose probabilities were capped at 1 (the change asked exceeded
+            ``bl`` steps: the update is truncated there).
+        draws: per phase set, ``(R, C, slot_cycle)``: the row (L, in) and column
+            (L, n_cols) fire patterns and the pseudo-cycle of each slot; kept only when
+            asked (``keep_patterns``), for independent checks.
     """
-    hw = layout.hw
+
+    cycles: int = 0
+    phases: int = 0
+    slots: int = 0
+    row_pulses: float = 0.0
+    col_pulses: float = 0.0
+    coincidences: float = 0.0
+    clipped: int = 0
+    draws: list | None = None
+
+
+def _physical(layout: Layout, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor,
+                                                                           torch.Tensor]:
     if layout.row_perm is not None:
         x = x.index_select(1, layout.row_perm)
     if layout.col_perm is not None:
         d = d.index_select(1, layout.col_perm)
-    s = dev.step_fraction(hw)
-    r, gmin = dev.g_range(hw), hw.device.g_min
-    a = x.t() @ d  # (in, n_cols)
-    a.mul_(-lr / (layout.w_max * s))  # signed pulse counts (float)
-    numel = a.numel()
-    n = a.abs().add_(rng.uniform(*a.shape)).floor_()
-    sel = torch.nonzero(n.view(-1)).squeeze(1)
+    return x, d
+
+
+def _by_side(n: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """(2, in, n_cols): counts n where the change is up on side 0 (G+), else on side 1."""
+    z = torch.zeros((), dtype=n.dtype, device=n.device)
+    return torch.stack([torch.where(up, n, z), torch.where(up, z, n)])
+
+
+def counted_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor,
+                   lr: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scheme ``counted``: pulse counts from the digital outer product.
+
+    Args:
+        layout: the tile's layout (permutations, ``w_max``, hardware model).
+        rng: the tile's :class:`~snnx.hw.rng.RandomSource` (stochastic rounding).
+        x: (N, in) logical inputs. d: (N, out * slices) logical errors. lr: learning rate.
+
+    Returns:
+        (pot, dep): potentiation and depression pulses (2, in, n_cols), physical order;
+        dep is None for the split policy. Split: ``n = sround(|a|)`` on G+ (a > 0) or G-
+        (a < 0). Bidirectional: ``sround(|a|/2)`` potentiation pulses on the side that
+        rises and an independent ``sround(|a|/2)`` depression pulses on the other side.
+    """
+    hw = layout.hw
+    u = hw.device.update
+    x, d = _physical(layout, x, d)
+    a = x.t() @ d
+    a.mul_(-lr / (layout.w_max * dev.step_fraction(hw)))  # signed pulses asked (float)
+    up = a > 0
+    mag = a.abs_()
+    if u.policy == "split":
+        n = mag.add(rng.uniform(*a.shape)).floor_().clamp_(max=u.max_pulses)
+        return _by_side(n, up), None
+    mag.mul_(0.5)
+    n_p = mag.add(rng.uniform(*a.shape)).floor_().clamp_(max=u.max_pulses)
+    n_d = mag.add_(rng.uniform(*a.shape)).floor_().clamp_(max=u.max_pulses)
+    return _by_side(n_p, up), _by_side(n_d, ~up)
+
+
+def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Tensor,
+          stats: StochasticStats, keep: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One phase set: fire patterns of every slot, coincidences split by direction.
+
+    Args:
+        p: (P, in) row probabilities per pseudo-cycle. q: (P, n_cols) column probabilities.
+        bl: (P,) slots per pseudo-cycle. up: (P, n_cols) True where a coincidence in that
+            column raises W.
+
+    Returns:
+        (n_up, n_down): coincidences per cell (in, n_cols) that raise / lower W.
+    """
+    slot = torch.repeat_interleave(torch.arange(p.shape[0], device=p.device), bl)
+    L = int(slot.numel())
+    k = p.shape[1]
+    u = rng.uniform(L, k + q.shape[1])  # one request: rows and columns never share numbers
+    R = (u[:, :k] < p.index_select(0, slot)).to(p.dtype)
+    C = (u[:, k:] < q.index_select(0, slot)).to(p.dtype)
+    Cu = C * up.index_select(0, slot).to(p.dtype)
+    n = R.t() @ torch.cat([Cu, C - Cu], 1)
+    m = q.shape[1]
+    stats.slots += L
+    stats.phases += p.shape[0]
+    stats.row_pulses += float(R.sum())
+    stats.col_pulses += float(C.sum())
+    if keep:
+        stats.draws = (stats.draws or []) + [(R, C, slot)]
+    return n[:, :m], n[:, m:]
+
+
+def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr: float, *,
+                      keep_patterns: bool = False) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                            StochasticStats]:
+    r"""Scheme ``stochastic``: coincidence counts of stochastic pulse trains, sampled exactly.
+
+    Cycle b (row b of x and d) uses the update management of aihwkit: with
+    :math:`m_x = \max_i |x_{bi}|`, :math:`m_d = \max_j |d_{bj}|` and the change asked of the
+    most-driven cell in device steps, :math:`\nu_b = h\,\eta\,m_x m_d / \Delta w`
+    (h = 1 split, 1/2 per phase set bidirectional), the cycle gets
+    :math:`BL_b = \min(bl, \lceil \nu_b \rceil)` slots (``bl`` without bl management) and
+
+    .. math:: p_{bi} = \min(1, A_b |x_{bi}|/m_x), \quad q_{bj} = \min(1, A_b |d_{bj}|/m_d),
+              \quad A_b = \sqrt{\nu_b / BL_b},
+
+    so :math:`E[\text{coincidences}_{ij}] = BL_b p_{bi} q_{bj} = h\,\eta |x_{bi} d_{bj}|/\Delta w`
+    exactly whenever :math:`\nu_b \le bl` (else the cycle is truncated at ``bl`` steps and
+    counted in ``stats.clipped``). Rows of either sign of x fire in their own phase (a row's
+    pulse polarity is its sign), each phase with its own slots; columns fire in every phase.
+
+    The distribution sampled is the physical one, not an approximation: for every slot t of
+    every phase, row fires :math:`R_{ti} \sim \mathrm{Bernoulli}(p)` and column fires
+    :math:`C_{tj} \sim \mathrm{Bernoulli}(q)`, all independent, and the counts are
+    :math:`n_{ij} = \sum_t R_{ti} C_{tj}` (one matmul with inner dimension = total slots),
+    split by the direction :math:`-\mathrm{sign}(x_{bi} d_{bj})` of each coincidence. So each
+    cell's count per cycle is Binomial(BL_b, p q) and the correlations between cells that
+    share a row or a column pulse train are kept. Cost: O(slots (in + in * n_cols)); with bl
+    management and small changes BL_b is 1-2.
+
+    Returns:
+        (pot, dep, stats): potentiation and depression pulses (2, in, n_cols) (dep None for
+        the split policy; bidirectional: an independent phase set for each) and the
+        :class:`StochasticStats`.
+    """
+    hw = layout.hw
+    u = hw.device.update
+    x, d = _physical(layout, x, d)
+    stats = StochasticStats()
+    bidir = u.policy == "bidirectional"
+    dw = layout.w_max * dev.step_fraction(hw)
+    mx, md = x.abs().amax(1), d.abs().amax(1)
+    nu = (lr * (0.5 if bidir else 1.0) / dw) * mx * md
+    live = torch.nonzero(nu > 0).squeeze(1)
+    if live.numel() == 0:
+        return torch.zeros(2, x.shape[1], d.shape[1], dtype=x.dtype, device=x.device), None, stats
+    x, d, mx, md, nu = x[live], d[live], mx[live], md[live], nu[live]
+    bl = nu.ceil().clamp_(max=u.bl) if u.bl_management else torch.full_like(nu, u.bl)
+    amp = (nu / bl).sqrt_()
+    stats.cycles = int(live.numel())
+    stats.clipped = int((amp > 1).sum())
+    p = (x.abs() * (amp / mx).unsqueeze(1)).clamp_(max=1.0)
+    q = (d.abs() * (amp / md).unsqueeze(1)).clamp_(max=1.0)
+    # one pseudo-cycle per sign of x present: rows of that sign fire with that polarity
+    pos, neg = x > 0, x < 0
+    P = torch.cat([p * pos, p * neg])
+    sig = torch.cat([torch.ones_like(mx), -torch.ones_like(mx)])
+    keep = torch.nonzero(torch.cat([pos.any(1), neg.any(1)])).squeeze(1)
+    P, sig = P[keep], sig[keep]
+    b = keep % x.shape[0]
+    Q = q[b]
+    up = (d[b] * sig.unsqueeze(1)) < 0  # -sign(x) sign(d) > 0: the coincidence raises W
+    BL = bl[b].long()
+    n_up, n_dn = _draw(rng, P, Q, BL, up, stats, keep_patterns)
+    pot = torch.stack([n_up, n_dn])
+    dep = None
+    if bidir:
+        d_up, d_dn = _draw(rng, P, Q, BL, up, stats, keep_patterns)
+        dep = torch.stack([d_dn, d_up])
+    stats.coincidences = float(pot.sum()) + (0.0 if dep is None else float(dep.sum()))
+    return pot, dep, stats
+
+
+def apply_counts(layout: Layout, G: torch.Tensor, gain: torch.Tensor | None, faults, rng,
+                 pot: torch.Tensor, dep: torch.Tensor | None) -> SparseWrite:
+    """Send pulse counts through the device model, touching only the pulsed cells.
+
+    Args:
+        layout: the tile's layout. G: (2, in, n_cols) conductances, physical order (not
+            modified). gain: per-cell pulse-step multipliers or None. faults: stuck-at masks
+            or None. rng: the tile's random source (cycle-to-cycle noise).
+        pot, dep: potentiation / depression pulses (2, in, n_cols) (dep may be None). A
+            cell with both takes its potentiation first (exact for linear steps; with soft
+            bounds the order of interleaved pulses is approximated to second order).
+
+    Returns:
+        the :class:`SparseWrite` of the pulsed cells (empty when none).
+    """
+    hw = layout.hw
+    tot = pot if dep is None else pot + dep
+    sel = torch.nonzero(tot.view(-1)).squeeze(1)
     k = sel.numel()
     if k == 0:
         return SparseWrite()
     take = torch.index_select
-    nk = take(n.view(-1), 0, sel).clamp_(max=hw.device.update.max_pulses)
-    side = (take(a.view(-1), 0, sel) < 0).long()
-    lin = side * numel + sel
-    g_old = take(G.view(-1), 0, lin)
-    gk = None if gain is None else take(gain.view(-1), 0, lin)
-    z = rng.normal(k) if dev.needs_pulse_noise(hw) else None
-    g_new = dev.apply_pulses((g_old - gmin) / r, nk, hw, depress=None, gain=gk, noise=z)
-    G_new = g_new.mul_(r).add_(gmin)
+    r, gmin = dev.g_range(hw), hw.device.g_min
+    g_old = take(G.view(-1), 0, sel)
+    gk = None if gain is None else take(gain.view(-1), 0, sel)
+    noisy = dev.needs_pulse_noise(hw)
+    nk = take(pot.view(-1), 0, sel)
+    g = dev.apply_pulses((g_old - gmin) / r, nk, hw, depress=None, gain=gk,
+                         noise=rng.normal(k) if noisy else None)
+    dk = None
+    if dep is not None:
+        dk = take(dep.view(-1), 0, sel)
+        g = dev.apply_pulses(g, dk, hw, depress=torch.ones(k, dtype=torch.bool,
+                                                           device=g.device),
+                             gain=gk, noise=rng.normal(k) if noisy else None)
+    G_new = g.mul_(r).add_(gmin)
     if faults is not None:
-        stuck = take(faults[0].view(-1), 0, lin) | take(faults[1].view(-1), 0, lin)
+        stuck = take(faults[0].view(-1), 0, sel) | take(faults[1].view(-1), 0, sel)
         G_new = torch.where(stuck, g_old, G_new)
     delta = G_new - g_old
+    numel = layout.in_features * layout.n_cols
+    side, rem = sel // numel, sel % numel
     ncols = layout.n_cols
     sign = 1.0 - 2.0 * side.to(delta.dtype)
-    return SparseWrite(lin=lin, G_new=G_new, row=sel // ncols, col=sel % ncols, side=side,
-                       d_diff=delta * sign, d_sum=delta, pulses=nk)
+    return SparseWrite(lin=sel, G_new=G_new, row=rem // ncols, col=rem % ncols, side=side,
+                       d_diff=delta * sign, d_sum=delta, pulses=take(tot.view(-1), 0, sel),
+                       dep=dk)
 
 
 def exact_update(layout: Layout, G: torch.Tensor, faults, x: torch.Tensor, d: torch.Tensor,
