@@ -99,9 +99,10 @@ class StochasticStats:
         coincidences: cell pulses (a row and a column firing in the same slot).
         clipped: cycles whose probabilities were capped at 1 (the change asked exceeded
             ``bl`` steps: the update is truncated there).
-        draws: per phase set, ``(R, C, slot_cycle)``: the row (L, in) and column
-            (L, n_cols) fire patterns and the pseudo-cycle of each slot; kept only when
-            asked (``keep_patterns``), for independent checks.
+        draws: per phase set, ``(R, C, row, sign)``: the row (L, in) and column
+            (L, n_cols) fire patterns of its L slots, the batch row (cycle) and the polarity
+            (sign of x) of each slot; kept only when asked (``keep_patterns``), for
+            independent checks.
     """
 
     cycles: int = 0
@@ -161,13 +162,14 @@ def counted_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor,
 
 
 def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Tensor,
-          stats: StochasticStats, keep: bool) -> tuple[torch.Tensor, torch.Tensor]:
+          stats: StochasticStats, keep: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One phase set: fire patterns of every slot, coincidences split by direction.
 
     Args:
         p: (P, in) row probabilities per pseudo-cycle. q: (P, n_cols) column probabilities.
         bl: (P,) slots per pseudo-cycle. up: (P, n_cols) True where a coincidence in that
-            column raises W.
+            column raises W. keep: (batch row, sign) of each pseudo-cycle, to store the
+            patterns in ``stats.draws``, or None.
 
     Returns:
         (n_up, n_down): coincidences per cell (in, n_cols) that raise / lower W.
@@ -185,8 +187,8 @@ def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Ten
     stats.phases += p.shape[0]
     stats.row_pulses += float(R.sum())
     stats.col_pulses += float(C.sum())
-    if keep:
-        stats.draws = (stats.draws or []) + [(R, C, slot)]
+    if keep is not None:
+        stats.draws = (stats.draws or []) + [(R, C, keep[0][slot], keep[1][slot])]
     return n[:, :m], n[:, m:]
 
 
@@ -251,11 +253,12 @@ def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr:
     Q = q[b]
     up = (d[b] * sig.unsqueeze(1)) < 0  # -sign(x) sign(d) > 0: the coincidence raises W
     BL = bl[b].long()
-    n_up, n_dn = _draw(rng, P, Q, BL, up, stats, keep_patterns)
+    kp = (live[b], sig) if keep_patterns else None
+    n_up, n_dn = _draw(rng, P, Q, BL, up, stats, kp)
     pot = torch.stack([n_up, n_dn])
     dep = None
     if bidir:
-        d_up, d_dn = _draw(rng, P, Q, BL, up, stats, keep_patterns)
+        d_up, d_dn = _draw(rng, P, Q, BL, up, stats, kp)
         dep = torch.stack([d_dn, d_up])
     stats.coincidences = float(pot.sum()) + (0.0 if dep is None else float(dep.sum()))
     return pot, dep, stats
