@@ -162,7 +162,7 @@ def counted_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor,
 
 
 def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Tensor,
-          stats: StochasticStats, keep: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
+          stats: StochasticStats, keep: tuple | None, out: torch.Tensor, order: tuple) -> None:
     """One phase set: fire patterns of every slot, coincidences split by direction.
 
     Args:
@@ -170,9 +170,8 @@ def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Ten
         bl: (P,) slots per pseudo-cycle. up: (P, n_cols) True where a coincidence in that
             column raises W. keep: (batch row, sign) of each pseudo-cycle, to store the
             patterns in ``stats.draws``, or None.
-
-    Returns:
-        (n_up, n_down): coincidences per cell (in, n_cols) that raise / lower W.
+        out: (2, in, n_cols) receives the coincidences that raise W at ``out[order[0]]``
+            and those that lower it at ``out[order[1]]``.
     """
     slot = torch.repeat_interleave(torch.arange(p.shape[0], device=p.device), bl)
     L = int(slot.numel())
@@ -181,15 +180,18 @@ def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Ten
     R = (u[:, :k] < p.index_select(0, slot)).to(p.dtype)
     C = (u[:, k:] < q.index_select(0, slot)).to(p.dtype)
     Cu = C * up.index_select(0, slot).to(p.dtype)
-    n = R.t() @ torch.cat([Cu, C - Cu], 1)
-    m = q.shape[1]
+    Rt = R.t()
+    torch.mm(Rt, Cu, out=out[order[0]])
+    torch.mm(Rt, C.sub_(Cu), out=out[order[1]])
+    C.add_(Cu)
+    r_t, c_t = R.sum(1), C.sum(1)  # fires per slot: coincidences = sum_t r_t c_t
     stats.slots += L
     stats.phases += p.shape[0]
-    stats.row_pulses += float(R.sum())
-    stats.col_pulses += float(C.sum())
+    stats.row_pulses += float(r_t.sum())
+    stats.col_pulses += float(c_t.sum())
+    stats.coincidences += float(r_t @ c_t)
     if keep is not None:
         stats.draws = (stats.draws or []) + [(R, C, keep[0][slot], keep[1][slot])]
-    return n[:, :m], n[:, m:]
 
 
 def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr: float, *,
@@ -254,13 +256,13 @@ def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr:
     up = (d[b] * sig.unsqueeze(1)) < 0  # -sign(x) sign(d) > 0: the coincidence raises W
     BL = bl[b].long()
     kp = (live[b], sig) if keep_patterns else None
-    n_up, n_dn = _draw(rng, P, Q, BL, up, stats, kp)
-    pot = torch.stack([n_up, n_dn])
+    shape = (2, x.shape[1], d.shape[1])
+    pot = torch.empty(shape, dtype=x.dtype, device=x.device)
+    _draw(rng, P, Q, BL, up, stats, kp, pot, (0, 1))  # raise W: potentiate G+
     dep = None
-    if bidir:
-        d_up, d_dn = _draw(rng, P, Q, BL, up, stats, kp)
-        dep = torch.stack([d_dn, d_up])
-    stats.coincidences = float(pot.sum()) + (0.0 if dep is None else float(dep.sum()))
+    if bidir:  # an independent phase set of depression pulses: raise W by depressing G-
+        dep = torch.empty(shape, dtype=x.dtype, device=x.device)
+        _draw(rng, P, Q, BL, up, stats, kp, dep, (1, 0))
     return pot, dep, stats
 
 
