@@ -173,13 +173,21 @@ def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Ten
         out: (2, in, n_cols) receives the coincidences that raise W at ``out[order[0]]``
             and those that lower it at ``out[order[1]]``.
     """
-    slot = torch.repeat_interleave(torch.arange(p.shape[0], device=p.device), bl)
-    L = int(slot.numel())
+    n1 = int(bl[0])
+    if bool((bl == n1).all()):  # common case (bl management, small changes): no gathers
+        slot = None if n1 == 1 else torch.arange(p.shape[0], device=p.device).repeat_interleave(n1)
+    else:
+        slot = torch.repeat_interleave(torch.arange(p.shape[0], device=p.device), bl)
+
+    def per_slot(t: torch.Tensor) -> torch.Tensor:
+        return t if slot is None else t.index_select(0, slot)
+
+    L = p.shape[0] if slot is None else int(slot.numel())
     k = p.shape[1]
     u = rng.uniform(L, k + q.shape[1])  # one request: rows and columns never share numbers
-    R = (u[:, :k] < p.index_select(0, slot)).to(p.dtype)
-    C = (u[:, k:] < q.index_select(0, slot)).to(p.dtype)
-    Cu = C * up.index_select(0, slot).to(p.dtype)
+    R = (u[:, :k] < per_slot(p)).to(p.dtype)
+    C = (u[:, k:] < per_slot(q)).to(p.dtype)
+    Cu = C * per_slot(up)
     Rt = R.t()
     torch.mm(Rt, Cu, out=out[order[0]])
     torch.mm(Rt, C.sub_(Cu), out=out[order[1]])
@@ -191,7 +199,7 @@ def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Ten
     stats.col_pulses += float(c_t.sum())
     stats.coincidences += float(r_t @ c_t)
     if keep is not None:
-        stats.draws = (stats.draws or []) + [(R, C, keep[0][slot], keep[1][slot])]
+        stats.draws = (stats.draws or []) + [(R, C, per_slot(keep[0]), per_slot(keep[1]))]
 
 
 def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr: float, *,
@@ -238,7 +246,8 @@ def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr:
     live = torch.nonzero(nu > 0).squeeze(1)
     if live.numel() == 0:
         return torch.zeros(2, x.shape[1], d.shape[1], dtype=x.dtype, device=x.device), None, stats
-    x, d, mx, md, nu = x[live], d[live], mx[live], md[live], nu[live]
+    if live.numel() < nu.numel():
+        x, d, mx, md, nu = x[live], d[live], mx[live], md[live], nu[live]
     bl = nu.ceil().clamp_(max=u.bl) if u.bl_management else torch.full_like(nu, u.bl)
     amp = (nu / bl).sqrt_()
     stats.cycles = int(live.numel())
@@ -246,15 +255,21 @@ def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr:
     p = (x.abs() * (amp / mx).unsqueeze(1)).clamp_(max=1.0)
     q = (d.abs() * (amp / md).unsqueeze(1)).clamp_(max=1.0)
     # one pseudo-cycle per sign of x present: rows of that sign fire with that polarity
-    pos, neg = x > 0, x < 0
-    P = torch.cat([p * pos, p * neg])
-    sig = torch.cat([torch.ones_like(mx), -torch.ones_like(mx)])
-    keep = torch.nonzero(torch.cat([pos.any(1), neg.any(1)])).squeeze(1)
-    P, sig = P[keep], sig[keep]
-    b = keep % x.shape[0]
-    Q = q[b]
-    up = (d[b] * sig.unsqueeze(1)) < 0  # -sign(x) sign(d) > 0: the coincidence raises W
-    BL = bl[b].long()
+    neg = x < 0
+    if bool(neg.any()):
+        pos = x > 0
+        P = torch.cat([p * pos, p * neg])
+        sig = torch.cat([torch.ones_like(mx), -torch.ones_like(mx)])
+        keep = torch.nonzero(torch.cat([pos.any(1), neg.any(1)])).squeeze(1)
+        P, sig = P[keep], sig[keep]
+        b = keep % x.shape[0]
+        Q, BL = q[b], bl[b].long()
+        up = ((d[b] * sig.unsqueeze(1)) < 0).to(x.dtype)  # -sign(x) sign(d) > 0: W rises
+    else:  # x >= 0 (spikes, ReLU outputs): one phase per cycle, no reordering
+        P, Q, BL = p, q, bl.long()
+        sig = torch.ones_like(mx)
+        b = torch.arange(x.shape[0], device=x.device)
+        up = (d < 0).to(x.dtype)
     kp = (live[b], sig) if keep_patterns else None
     shape = (2, x.shape[1], d.shape[1])
     pot = torch.empty(shape, dtype=x.dtype, device=x.device)
