@@ -42,7 +42,8 @@ class UpdateConfig:
     step: float | None = spec(None, lo=0, lo_open=True, hi=1,
                               doc="conductance step per pulse as a fraction of g_max-g_min; "
                                   "null = 1/(levels-1), or exact analog updates if levels is null")
-    max_pulses: int = spec(31, lo=1, hi=100000, doc="most pulses one cell gets in one update")
+    max_pulses: int = spec(31, lo=1, hi=100000,
+                           doc="scheme counted: most pulses one cell gets in one update")
     refresh_at: float = spec(0.9, lo=0, hi=1, lo_open=True,
                              doc="refresh a differential pair when both sides exceed this "
                                  "fraction of the range (1 = never)")
