@@ -191,7 +191,7 @@ class TileCost:
         self.ledger.add("cells_updated", w.cells)
 
     def update_stochastic(self, stats, cells: int, batch: int) -> None:
-        """Book a stochastic-pulse update (:class:`~snnx.hw.update.StochasticStats`).
+        """Book a stochastic-pulse update (:class:`~snnx.hw.pulse_trains.StochasticStats`).
 
         Args:
             stats: what the update did. cells: cells that received pulses.

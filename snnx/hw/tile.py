@@ -52,7 +52,7 @@ import torch
 from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
-from snnx.hw import readout, update
+from snnx.hw import pulse_trains, readout, update
 from snnx.hw.checks import as_matrix as _as_matrix
 from snnx.hw.config import HWConfig
 from snnx.hw.cost import TileCost
@@ -312,14 +312,14 @@ class Tile:
             self._refresh()  # every update: keeps continuous (ideal) tiles exact indefinitely
             return
         if self.hw.device.update.scheme == "counted":
-            pot, dep = update.counted_counts(self.layout, self.rng, x, d, lr)
+            counts = update.counted_counts(self.layout, self.rng, x, d, lr)
             w = update.apply_counts(self.layout, self._G, self.gain, self.faults, self.rng,
-                                    pot, dep)
+                                    counts)
             self.cost.update_counted(w, B)
         else:
-            pot, dep, stats = update.stochastic_counts(self.layout, self.rng, x, d, lr)
+            counts, stats = pulse_trains.stochastic_counts(self.layout, self.rng, x, d, lr)
             w = update.apply_counts(self.layout, self._G, self.gain, self.faults, self.rng,
-                                    pot, dep)
+                                    counts)
             self.cost.update_stochastic(stats, w.cells, B)
         if w.lin is None:
             return

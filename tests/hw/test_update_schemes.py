@@ -12,7 +12,7 @@ from scipy.stats import chi2
 
 import snnx.hw as hw
 from snnx.errors import ConfigError
-from snnx.hw import update
+from snnx.hw import pulse_trains, update
 from snnx.hw.layout import Layout
 from snnx.hw.ledger import CostLedger
 from snnx.hw.cost import TileCost
@@ -66,8 +66,9 @@ def draws_of_dW(cfg, scheme_fn, x, d, lr, M, seed=1):
     rng = RandomSource(seed, pool_size=None, dtype=torch.float64)
     out = []
     for _ in range(M):  # test-only loop over independent draws from the same state
-        pot, dep = scheme_fn(lay, rng, x, d, lr)[:2]
-        w = update.apply_counts(lay, G, None, None, rng, pot, dep)
+        counts = scheme_fn(lay, rng, x, d, lr)
+        counts = counts[0] if isinstance(counts, tuple) else counts
+        w = update.apply_counts(lay, G, None, None, rng, counts)
         Gn = G.clone()
         Gn.view(-1)[w.lin] = w.G_new
         out.append(lay.weights(Gn) - W0)
@@ -80,15 +81,22 @@ def chi_square(dW, expected, var):
     return float((z * z).sum()), z.numel()
 
 
+@pytest.fixture(params=["dense", "sparse"])
+def path(request, monkeypatch):
+    """Count coincidences by matmul or by listing them (both exact)."""
+    monkeypatch.setattr(pulse_trains, "SPARSE_SHARE", 0.0 if request.param == "dense" else 2.0)
+    return request.param
+
+
 @pytest.mark.parametrize("policy", ["split", "bidirectional"])
-def test_stochastic_update_is_unbiased_within_its_sampling_error(policy):
-    """Mean of 1500 draws vs -lr d^T x: chi-square over 30 cells with the exact binomial
+def test_stochastic_update_is_unbiased_within_its_sampling_error(policy, path):
+    """Mean of 1000 draws vs -lr d^T x: chi-square over 30 cells with the exact binomial
     variance, two-sided at 0.1 % (too large a spread fails as well as a bias)."""
     cfg = linear(**{"device.update.policy": policy})
     x, d = case()
     dw = 1.0 / 4000
     lr = 3 * dw / 4.0  # ~3 coincidences asked of the most-driven cell per cycle
-    dW, _ = draws_of_dW(cfg, update.stochastic_counts, x, d, lr, 1500)
+    dW, _ = draws_of_dW(cfg, pulse_trains.stochastic_counts, x, d, lr, 1000)
     expected = -lr * d.t() @ x
     stat, k = chi_square(dW, expected, stochastic_var(cfg, x, d, lr, dw))
     assert chi2.ppf(0.001, k) < stat < chi2.ppf(0.999, k), stat
@@ -100,7 +108,7 @@ def test_stochastic_bias_is_detected_by_the_same_test():
     x, d = case()
     dw = 1.0 / 4000
     lr = 3 * dw / 4.0
-    dW, _ = draws_of_dW(cfg, update.stochastic_counts, x, d, lr, 1500)
+    dW, _ = draws_of_dW(cfg, pulse_trains.stochastic_counts, x, d, lr, 1000)
     stat, k = chi_square(dW, -1.1 * lr * d.t() @ x, stochastic_var(cfg, x, d, lr, dw))
     assert stat > chi2.ppf(0.999, k)
 
@@ -123,7 +131,8 @@ def test_counted_update_is_unbiased_within_its_rounding_error(policy):
     assert stat < chi2.ppf(0.999, k), stat
 
 
-def test_coincidences_and_line_pulses_match_a_loop_over_slots():
+@pytest.mark.parametrize("lr_steps", [4.0, 0.3])
+def test_coincidences_and_line_pulses_match_a_loop_over_slots(path, lr_steps):
     """Signed inputs (two polarity phases), bidirectional (two phase sets), a 2 x 2 grid of
     arrays: counts from the matmul vs an explicit loop over slots, rows and columns."""
     cfg = linear(**{"array.rows": 2, "array.cols": 2, "device.update.bl_management": False,
@@ -134,7 +143,9 @@ def test_coincidences_and_line_pulses_match_a_loop_over_slots():
     lay, G = mid_state(cfg, 3, 3)
     dw = 1.0 / 4000
     rng = RandomSource(5, pool_size=None, dtype=torch.float64)
-    pot, dep, st = update.stochastic_counts(lay, rng, x, d, 4 * dw, keep_patterns=True)
+    counts, st = pulse_trains.stochastic_counts(lay, rng, x, d, lr_steps * dw,
+                                                keep_patterns=True)
+    pot, dep = counts.to_dense(lay.cell_shape)
     ref = {k: torch.zeros(3, 3) for k in ("up0", "dn0", "up1", "dn1")}
     rows = cols = 0
     for k, (R, C, b, sgn) in enumerate(st.draws):  # test-only loops
@@ -172,8 +183,8 @@ def test_bl_management_slots_follow_the_formula():
     x[2] = 0.0  # an empty cycle costs nothing
     lay, _ = mid_state(cfg, 6, 5)
     dw, lr = 1.0 / 4000, 10.0 / 4000  # some cycles need more than bl = 31 slots
-    _, _, st = update.stochastic_counts(lay, RandomSource(0, pool_size=None,
-                                                          dtype=torch.float64), x, d, lr)
+    _, st = pulse_trains.stochastic_counts(lay, RandomSource(0, pool_size=None,
+                                                             dtype=torch.float64), x, d, lr)
     slots = clipped = 0
     for b in range(6):  # independent: BL_b = min(bl, ceil(nu)), one phase per sign of x
         nu = lr * float(x[b].abs().max() * d[b].abs().max()) / dw
@@ -192,11 +203,11 @@ def test_tile_books_the_stochastic_update_it_applies():
     x, d = torch.rand(8, 30), torch.randn(8, 20) * 0.5
     twin = RandomSource(0)
     twin.load_state_dict(tile.rng.state_dict())
-    pot, dep, st = update.stochastic_counts(tile.layout, twin, x, d, 0.05)
+    counts, st = pulse_trains.stochastic_counts(tile.layout, twin, x, d, 0.05)
     tile.ledger.reset()
     tile.outer_update(x, d, 0.05)
     n = tile.ledger.counts
-    assert n["pulse"] == st.coincidences == float(pot.sum() + dep.sum()) > 0
+    assert n["pulse"] == st.coincidences == float(counts.pot.sum() + counts.dep.sum()) > 0
     assert n["line_pulse"] == st.row_pulses + st.col_pulses  # one array
     assert n["update_slots"] == st.slots and "mac" not in n
 
@@ -208,7 +219,8 @@ def test_counted_books_macs_and_row_wise_write_time():
     x, d = torch.rand(8, 40), torch.randn(8, 20)
     twin = RandomSource(0)
     twin.load_state_dict(tile.rng.state_dict())
-    pot, dep = update.counted_counts(tile.layout, twin, x, d, 0.05)
+    pot, dep = update.counted_counts(tile.layout, twin, x, d, 0.05).to_dense(
+        tile.layout.cell_shape)
     tile.ledger.reset()
     tile.outer_update(x, d, 0.05)
     c = cfg.cost
@@ -235,7 +247,8 @@ def test_bidirectional_depression_follows_the_device_model():
     s = 1.0 / 32
     pot = torch.tensor([0, 3, 1, 0, 2, 5], dtype=torch.float64).view(1, 3, 2).repeat(2, 1, 1)
     dep = torch.tensor([4, 0, 2, 1, 0, 3], dtype=torch.float64).view(1, 3, 2).repeat(2, 1, 1)
-    w = update.apply_counts(lay, G, None, None, RandomSource(0), pot, dep)
+    w = update.apply_counts(lay, G, None, None, RandomSource(0),
+                            update.Counts.from_dense(pot, dep))
     g0 = 0.5
     g1 = torch.log(math.exp(beta_p * g0) + beta_p * pot[0] * s) / beta_p
     g2 = 1 - torch.log(torch.exp(beta_d * (1 - g1)) + beta_d * dep[0] * s * r) / beta_d
