@@ -20,7 +20,7 @@ import torch
 
 from snnx.hw import device as dev
 from snnx.hw.layout import Layout
-from snnx.hw.update import Counts, merge_counts, physical_order
+from snnx.hw.update import Counts, physical_order
 
 
 @dataclasses.dataclass
@@ -60,25 +60,26 @@ SPARSE_SHARE = 1.0 / 16
 
 
 def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Tensor,
-          stats: StochasticStats, keep: tuple | None, rising_side: int
-          ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """One phase set: fire patterns of every slot, coincidences split by direction.
+          sets: torch.Tensor, n_sets: int, stats: StochasticStats, keep: tuple | None
+          ) -> tuple[list | None, torch.Tensor | None]:
+    """Fire patterns of every slot of every phase set, coincidences split by direction.
 
     Args:
         p: (P, in) row probabilities per pseudo-cycle. q: (P, n_cols) column probabilities.
         bl: (P,) slots per pseudo-cycle. up: (P, n_cols) 1 where a coincidence in that
-            column raises W. keep: (batch row, sign) of each pseudo-cycle, to store the
+            column raises W. sets: (P,) phase set of each pseudo-cycle (0: potentiation,
+            a rise of W reaches G+; 1: depression, a rise of W reaches G-), set 0 first.
+        n_sets: 1 or 2. keep: (batch row, sign) of each pseudo-cycle, to store the
             patterns in ``stats.draws``, or None.
-        rising_side: the side (0 = G+, 1 = G-) a coincidence that raises W reaches; one
-            that lowers W reaches the other side.
 
     Returns:
-        (flat indices into (2, in, n_cols), counts, distinct): the coincidences, counted
-        by a matmul over the slots (distinct indices) or listed one by one when they are
-        sparse (indices repeat). Both give exactly ``n_ij = sum_t R_ti C_tj``.
+        (dense, None): per phase set, (2, in, n_cols) coincidence counts from a matmul over
+        its slots; or (None, listed): one flat index ``set * 2 * cells + side * cells +
+        row * n_cols + col`` per coincidence (repeated for a cell hit several times) when
+        they are sparse. Both give exactly ``n_ij = sum_t R_ti C_tj``.
     """
-    n1 = int(bl[0])
-    if bool((bl == n1).all()):  # common case (bl management, small changes): no gathers
+    n1, hi = torch.stack([bl.min(), bl.max()]).tolist()
+    if n1 == hi:  # common case (bl management, small changes): no gathers
         slot = None if n1 == 1 else torch.arange(p.shape[0], device=p.device).repeat_interleave(n1)
     else:
         slot = torch.repeat_interleave(torch.arange(p.shape[0], device=p.device), bl)
@@ -92,42 +93,60 @@ def _draw(rng, p: torch.Tensor, q: torch.Tensor, bl: torch.Tensor, up: torch.Ten
     R = (u[:, :k] < per_slot(p)).to(p.dtype)
     C = (u[:, k:] < per_slot(q)).to(p.dtype)
     r_t, c_t = R.sum(1), C.sum(1)  # fires per slot: coincidences = sum_t r_t c_t
-    hits = float(r_t @ c_t)
+    hits, rows, cols = torch.stack([r_t @ c_t, r_t.sum(), c_t.sum()]).tolist()
     stats.slots += L
     stats.phases += p.shape[0]
-    stats.row_pulses += float(r_t.sum())
-    stats.col_pulses += float(c_t.sum())
+    stats.row_pulses += rows
+    stats.col_pulses += cols
     stats.coincidences += hits
+    S = per_slot(sets)
     if keep is not None:
-        stats.draws = (stats.draws or []) + [(R, C, per_slot(keep[0]), per_slot(keep[1]))]
+        stats.draws = [(R, C, per_slot(keep[0]), per_slot(keep[1]), S)]
     cells = k * m
     U = per_slot(up)
-    if hits >= SPARSE_SHARE * L * cells:  # dense: two matmuls over the slots
-        Cu = C * U
-        out = torch.empty(2, k, m, dtype=p.dtype, device=p.device)
-        torch.mm(R.t(), Cu, out=out[rising_side])
-        torch.mm(R.t(), C - Cu, out=out[1 - rising_side])
-        lin = torch.nonzero(out.view(-1)).squeeze(1)
-        return lin, out.view(-1).index_select(0, lin), True
+    if hits >= SPARSE_SHARE * L * cells:  # dense: two matmuls over the slots of each set
+        half = L // n_sets  # the sets have the same slots
+        out = []
+        for st in range(n_sets):
+            rs = slice(st * half, (st + 1) * half)
+            Cs, Cu = C[rs], C[rs] * U[rs]
+            buf = torch.empty(2, k, m, dtype=p.dtype, device=p.device)
+            torch.mm(R[rs].t(), Cu, out=buf[st])
+            torch.mm(R[rs].t(), Cs - Cu, out=buf[1 - st])
+            out.append(buf)
+        return out, None
     # sparse: list every (slot, row) fire against every (slot, column) fire of its slot
     t_r, i = torch.nonzero(R, as_tuple=True)
-    t_c, j = torch.nonzero(C, as_tuple=True)
+    t_c, j = torch.nonzero(C, as_tuple=True)  # column fires, grouped by slot
+    # each column fire's offset: its phase set, the side its direction reaches, its column
+    st = S.index_select(0, t_c)
+    side = torch.where(U[t_c, j] > 0, st, 1 - st)
+    code = (2 * st + side) * cells + j
     c_cnt = c_t.long()
-    c_ptr = torch.cumsum(c_cnt, 0) - c_cnt
-    reps = c_cnt.index_select(0, t_r)
+    reps = c_cnt.index_select(0, t_r)  # a row fire pairs with every column fire of its slot
     total = int(reps.sum())
-    if total == 0:
-        e = torch.zeros(0, dtype=torch.long, device=p.device)
-        return e, torch.zeros(0, dtype=p.dtype, device=p.device), True
-    ii = torch.repeat_interleave(i, reps)
-    tt = torch.repeat_interleave(t_r, reps)
-    start = torch.repeat_interleave(torch.cumsum(reps, 0) - reps, reps)
-    jj = j.index_select(0, c_ptr.index_select(0, tt) + torch.arange(total, device=p.device)
-                        - start)
-    rise = U[tt, jj] > 0
-    side = torch.where(rise, rising_side, 1 - rising_side)
-    lin = side * cells + ii * m + jj
-    return lin, torch.ones(total, dtype=p.dtype, device=p.device), False
+    first = torch.cumsum(reps, 0) - reps  # where each row fire's pairs start in the list
+    col0 = (torch.cumsum(c_cnt, 0) - c_cnt).index_select(0, t_r)  # its slot's columns
+    off = torch.repeat_interleave(col0 - first, reps) + torch.arange(total, device=p.device)
+    return None, torch.repeat_interleave(i * m, reps) + code.index_select(0, off)
+
+
+def _aggregate(dense: list | None, listed: torch.Tensor | None, n_sets: int, size: int,
+               dtype: torch.dtype) -> Counts:
+    """Counts (distinct cells) from :func:`_draw`'s result; size = 2 * in * n_cols."""
+    if dense is not None:
+        return Counts.from_dense(dense[0], dense[1] if n_sets > 1 else None)
+    lin = listed.remainder(size) if n_sets > 1 else listed
+    # one entry per distinct cell, the first occurrence (deterministic, O(entries))
+    pos = torch.arange(lin.numel(), dtype=torch.int32, device=lin.device)
+    seen = torch.full((size,), lin.numel(), dtype=torch.int32, device=lin.device)
+    seen.scatter_reduce_(0, lin, pos, reduce="amin")
+    uniq = lin[seen.index_select(0, lin) == pos]
+    buf = torch.zeros(n_sets, size, dtype=dtype, device=lin.device)
+    buf.view(-1).index_add_(0, listed, torch.ones(listed.numel(), dtype=dtype,
+                                                  device=lin.device))
+    out = buf.index_select(1, uniq)
+    return Counts(uniq, out[0], out[1] if n_sets > 1 else None)
 
 
 def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr: float, *,
@@ -169,21 +188,23 @@ def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr:
     dw = layout.w_max * dev.step_fraction(hw)
     mx, md = x.abs().amax(1), d.abs().amax(1)
     nu = (lr * (0.5 if bidir else 1.0) / dw) * mx * md
-    live = torch.nonzero(nu > 0).squeeze(1)
-    if live.numel() == 0:
+    bl = nu.ceil().clamp_(1, u.bl) if u.bl_management else torch.full_like(nu, u.bl)
+    amp = (nu / bl).sqrt_()
+    neg = x < 0
+    n_live, n_clip, any_neg = torch.stack([(nu > 0).sum(), (amp > 1).sum(),
+                                           neg.any()]).tolist()  # one sync
+    live = torch.arange(nu.numel(), device=x.device)
+    if n_live == 0:
         e = torch.zeros(0, dtype=torch.long, device=x.device)
         return Counts(e, torch.zeros(0, dtype=x.dtype, device=x.device)), stats
-    if live.numel() < nu.numel():
-        x, d, mx, md, nu = x[live], d[live], mx[live], md[live], nu[live]
-    bl = nu.ceil().clamp_(max=u.bl) if u.bl_management else torch.full_like(nu, u.bl)
-    amp = (nu / bl).sqrt_()
-    stats.cycles = int(live.numel())
-    stats.clipped = int((amp > 1).sum())
+    if n_live < nu.numel():  # cycles with nothing to write take no slots
+        live = torch.nonzero(nu > 0).squeeze(1)
+        x, d, mx, md, bl, amp, neg = (t[live] for t in (x, d, mx, md, bl, amp, neg))
+    stats.cycles, stats.clipped = int(n_live), int(n_clip)
     p = (x.abs() * (amp / mx).unsqueeze(1)).clamp_(max=1.0)
     q = (d.abs() * (amp / md).unsqueeze(1)).clamp_(max=1.0)
     # one pseudo-cycle per sign of x present: rows of that sign fire with that polarity
-    neg = x < 0
-    if bool(neg.any()):
+    if any_neg:
         pos = x > 0
         P = torch.cat([p * pos, p * neg])
         sig = torch.cat([torch.ones_like(mx), -torch.ones_like(mx)])
@@ -198,9 +219,13 @@ def stochastic_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor, lr:
         b = torch.arange(x.shape[0], device=x.device)
         up = (d < 0).to(x.dtype)
     kp = (live[b], sig) if keep_patterns else None
-    lin_p, n_p, dist_p = _draw(rng, P, Q, BL, up, stats, kp, 0)  # raise W: potentiate G+
-    if not bidir:
-        return merge_counts(lin_p, n_p, None, None, dist_p), stats
-    # an independent phase set of depression pulses: raise W by depressing G-
-    lin_d, n_d, _ = _draw(rng, P, Q, BL, up, stats, kp, 1)
-    return merge_counts(lin_p, n_p, lin_d, n_d, distinct=False), stats
+    sets = torch.zeros(P.shape[0], dtype=torch.long, device=x.device)
+    n_sets = 1
+    if bidir:  # an independent phase set of depression pulses: raise W by depressing G-
+        n_sets = 2
+        P, Q, BL, up = torch.cat([P, P]), torch.cat([Q, Q]), torch.cat([BL, BL]), \
+            torch.cat([up, up])
+        sets = torch.cat([sets, torch.ones_like(sets)])
+        kp = None if kp is None else (torch.cat([kp[0], kp[0]]), torch.cat([kp[1], kp[1]]))
+    dense, listed = _draw(rng, P, Q, BL, up, sets, n_sets, stats, kp)
+    return _aggregate(dense, listed, n_sets, 2 * x.shape[1] * d.shape[1], x.dtype), stats

@@ -119,26 +119,6 @@ class Counts:
         return out[0], out[1]
 
 
-def merge_counts(lin_p: torch.Tensor, n_p: torch.Tensor, lin_d: torch.Tensor | None,
-                 n_d: torch.Tensor | None, distinct: bool) -> Counts:
-    """Counts from (possibly repeated) potentiation and depression entries; ``distinct``:
-    no index repeats, within or across the two lists."""
-    if lin_d is None and distinct:
-        return Counts(lin_p, n_p)
-    if lin_d is None:
-        lin, inv = torch.unique(lin_p, return_inverse=True)
-        return Counts(lin, torch.zeros(lin.numel(), dtype=n_p.dtype,
-                                       device=n_p.device).index_add_(0, inv, n_p))
-    lin = torch.cat([lin_p, lin_d])
-    zp, zd = torch.zeros_like(n_p), torch.zeros_like(n_d)
-    wp, wd = torch.cat([n_p, zd]), torch.cat([zp, n_d])
-    if distinct:
-        return Counts(lin, wp, wd)
-    lin, inv = torch.unique(lin, return_inverse=True)
-    z = torch.zeros(lin.numel(), dtype=n_p.dtype, device=n_p.device)
-    return Counts(lin, z.index_add(0, inv, wp), z.index_add(0, inv, wd))
-
-
 def physical_order(layout: Layout, x: torch.Tensor,
                    d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x (N, in) and d (N, n_cols) with their columns in physical row / column order."""
@@ -187,7 +167,10 @@ def counted_counts(layout: Layout, rng, x: torch.Tensor, d: torch.Tensor,
     n_p = mag.add(rng.uniform(*a.shape)).floor_().clamp_(max=u.max_pulses)
     n_d = mag.add_(rng.uniform(*a.shape)).floor_().clamp_(max=u.max_pulses)
     # a pair's potentiation and depression land on different sides: no index repeats
-    return merge_counts(*_sparse_side(n_p, a, True), *_sparse_side(n_d, a, False), distinct=True)
+    lp, cp = _sparse_side(n_p, a, True)
+    ld, cd = _sparse_side(n_d, a, False)
+    return Counts(torch.cat([lp, ld]), torch.cat([cp, torch.zeros_like(cd)]),
+                  torch.cat([torch.zeros_like(cp), cd]))
 
 
 def apply_counts(layout: Layout, G: torch.Tensor, gain: torch.Tensor | None, faults, rng,
@@ -214,14 +197,13 @@ def apply_counts(layout: Layout, G: torch.Tensor, gain: torch.Tensor | None, fau
     r, gmin = dev.g_range(hw), hw.device.g_min
     g_old = take(G.view(-1), 0, sel)
     gk = None if gain is None else take(gain.view(-1), 0, sel)
-    noisy = dev.needs_pulse_noise(hw)
+    model, step = dev.cell_model(hw), dev.step_fraction(hw)  # as dev.apply_pulses does
     nk, dk = counts.pot, counts.dep
-    g = dev.apply_pulses((g_old - gmin) / r, nk, hw, depress=None, gain=gk,
-                         noise=rng.normal(k) if noisy else None)
+    g = model.pulse((g_old - gmin) / r, nk, step, depress=None, gain=gk,
+                    noise=rng.normal(k) if model.noisy else None)
     if dk is not None:
-        g = dev.apply_pulses(g, dk, hw, depress=torch.ones(k, dtype=torch.bool,
-                                                           device=g.device),
-                             gain=gk, noise=rng.normal(k) if noisy else None)
+        g = model.pulse(g, dk, step, depress=torch.ones(k, dtype=torch.bool, device=g.device),
+                        gain=gk, noise=rng.normal(k) if model.noisy else None)
     G_new = g.mul_(r).add_(gmin)
     if faults is not None:
         stuck = take(faults[0].view(-1), 0, sel) | take(faults[1].view(-1), 0, sel)
