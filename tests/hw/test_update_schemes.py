@@ -149,18 +149,17 @@ def test_coincidences_and_line_pulses_match_a_loop_over_slots(path, lr_steps):
     ref = {k: torch.zeros(3, 3) for k in ("up0", "dn0", "up1", "dn1")}
     rows = cols = 0
     (R, C, b, sgn, phase_set), = st.draws
-    for _ in range(1):  # test-only loops below
-        for t in range(R.shape[0]):
-            k = int(phase_set[t])
-            for i in range(3):
-                if R[t, i]:
-                    rows += 1
-                    assert torch.sign(x[b[t], i]) == sgn[t]  # a row fires in its own phase
-                for j in range(3):
-                    cols += int(i == 0 and C[t, j] > 0)
-                    if R[t, i] and C[t, j]:
-                        key = ("up" if -x[b[t], i] * d[b[t], j] > 0 else "dn") + str(k)
-                        ref[key][i, j] += 1
+    for t in range(R.shape[0]):  # test-only loops over slots, rows and columns
+        k = int(phase_set[t])
+        for i in range(3):
+            if R[t, i]:
+                rows += 1
+                assert torch.sign(x[b[t], i]) == sgn[t]  # a row fires in its own phase
+            for j in range(3):
+                cols += int(i == 0 and C[t, j] > 0)
+                if R[t, i] and C[t, j]:
+                    key = ("up" if -x[b[t], i] * d[b[t], j] > 0 else "dn") + str(k)
+                    ref[key][i, j] += 1
     assert torch.equal(pot[0], ref["up0"].double()) and torch.equal(pot[1], ref["dn0"].double())
     assert torch.equal(dep[0], ref["dn1"].double()) and torch.equal(dep[1], ref["up1"].double())
     assert st.row_pulses == rows and st.col_pulses == cols
