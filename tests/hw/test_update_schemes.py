@@ -51,6 +51,8 @@ def stochastic_var(cfg, x, d, lr, dw):
     for b in range(x.shape[0]):  # test-only loop over cycles
         mx, md = float(x[b].abs().max()), float(d[b].abs().max())
         nu = h * lr * mx * md / dw
+        if nu == 0:  # an empty cycle fires nothing
+            continue
         bl = min(u.bl, math.ceil(nu)) if u.bl_management else u.bl
         a = math.sqrt(nu / bl)
         p = (a * x[b].abs() / mx).clamp(max=1)
