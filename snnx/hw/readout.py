@@ -184,7 +184,7 @@ class ReadCache:
             k = self.k_line.index_select(0, line) * (k / self.k_line[0])
         self.W.view(-1).index_add_(0, flat_idx, dW * k)
         self.e_line.index_add_(0, line, de * self.e_factor)
-        self.sqrt_e.index_copy_(0, line, self.e_line.index_select(0, line).sqrt())
+        torch.sqrt(self.e_line, out=self.sqrt_e)  # one value per line: cheaper than a gather
 
 
 def full_scale(p, n: int, line: int) -> float:
