@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, train
+from snnx.cli import adapt, compare, data, dse, evaluate, hw, nf, recipes, train
 from snnx.cli.common import EXIT_USAGE, Parser
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -32,6 +32,7 @@ COMMANDS = Registry("command", {
     "hw": (hw, hw.HELP),
     "recipes": (recipes, recipes.HELP),
     "data": (data, data.HELP),
+    "dse": (dse, dse.HELP),
 })
 """Command name -> command module."""
 
