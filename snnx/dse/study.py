@@ -60,6 +60,20 @@ def safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
+def with_driver(url: str) -> str:
+    """A ``postgresql://`` (or ``postgres://``) URL with an installed driver named
+    (``postgresql+psycopg2://``, else ``+psycopg``): SQLAlchemy's default driver differs
+    between versions. Other URLs are returned as they are."""
+    import importlib.util
+
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            for module in ("psycopg2", "psycopg"):
+                if importlib.util.find_spec(module) is not None:
+                    return f"postgresql+{module}://" + url[len(scheme):]
+    return url
+
+
 def open_storage(url: str, *, heartbeat: int = 60) -> Any:
     """Optuna's RDB storage for ``url`` with a heartbeat of ``heartbeat`` s (a trial whose
     worker stops beating for ``2 * heartbeat`` s is failed and retried with its parameters).
@@ -79,7 +93,7 @@ def open_storage(url: str, *, heartbeat: int = 60) -> Any:
         engine = {"connect_args": {"timeout": 120}}
         Path(url.split("sqlite:///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kw)
+        return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine, **kw)
     except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of many kinds
         raise SnnxError(f"--storage: cannot open {safe_url(url)}: "
                         f"{one_line(e).split(' [SQL:')[0][:300]}") from None

@@ -19,17 +19,23 @@ promoted twice. A trial is one :class:`~snnx.pipeline.run.Run` in this process, 
 ``<out>/trials/<fidelity>-<number>/``; its cost is the CPU time of that run. A trial whose
 parameters equal a finished trial's at the same fidelity reuses its result (runs are
 deterministic for a given recipe and seed) at no cost. Ctrl-C fails the running trial,
-removes its folder and re-enqueues its parameters, so the next ``snnx dse`` continues.
+removes its folder and re-enqueues its parameters, so the next ``snnx dse`` continues; a
+Ctrl-C (or SIGTERM) outside a trial's run waits until the storage is consistent (no trial
+is left RUNNING by an interrupted storage call).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +81,8 @@ class Worker:
         self.failures = 0
         self.last_error = ""
         self.ran = 0
+        self._in_run = False
+        self._stop = False
         self.optuna = _optuna()
         self.sign = np.array([1.0 if d == "minimize" else -1.0 for d in self.problem.directions])
 
@@ -90,18 +98,42 @@ class Worker:
         main_objective = self.full_objective
         driver_objective = self.cheap_objective if s.cheap is not None else self.full_objective
         start = self.ran
-        while max_trials is None or self.ran - start < max_trials:
-            self.optuna.storages.fail_stale_trials(s.main)
-            if s.cheap is not None and s.main.get_trials(deepcopy=False, states=(st.WAITING,)):
-                s.main.optimize(main_objective, n_trials=1, gc_after_trial=False)
-            elif self.remaining():
-                s.driver.optimize(driver_objective, n_trials=1, gc_after_trial=False)
-            else:
-                break
-            if self.failures >= MAX_FAILURES:
-                raise SnnxError(f"dse: {self.failures} trials in a row failed (last: "
-                                f"{self.last_error}); fix the recipe or the space")
+        with self._signals():
+            while max_trials is None or self.ran - start < max_trials:
+                if self._stop:
+                    raise KeyboardInterrupt
+                self.optuna.storages.fail_stale_trials(s.main)
+                if s.cheap is not None and s.main.get_trials(deepcopy=False,
+                                                             states=(st.WAITING,)):
+                    s.main.optimize(main_objective, n_trials=1, gc_after_trial=False)
+                elif self.remaining():
+                    s.driver.optimize(driver_objective, n_trials=1, gc_after_trial=False)
+                else:
+                    break
+                if self.failures >= MAX_FAILURES:
+                    raise SnnxError(f"dse: {self.failures} trials in a row failed (last: "
+                                    f"{self.last_error}); fix the recipe or the space")
         return self.ran - start
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT / SIGTERM stop a trial's run at once (KeyboardInterrupt), but only set a
+        flag while the worker talks to the storage; the loop stops at its next turn."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self._stop = True
+            if self._in_run:
+                raise KeyboardInterrupt
+
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
 
     def remaining(self) -> bool:
         """Whether the sampler may propose another trial (trial count and CPU budget)."""
@@ -178,7 +210,8 @@ class Worker:
         self._check_count(trial)
         params = self.suggest(trial)
         for key, value in (("fidelity", fidelity), ("worker", self.worker),
-                           ("host", socket.gethostname()), ("started", time.time())):
+                           ("host", socket.gethostname()), ("pid", os.getpid()),
+                           ("started", time.time())):
             trial.set_user_attr(key, value)
         same = self._same(trial, params)
         if same is not None:
@@ -222,10 +255,14 @@ class Worker:
                 q.setLevel(logging.WARNING)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         try:
+            self._in_run = True
+            if self._stop:
+                raise KeyboardInterrupt
             job = Run(recipe, out=run_dir)
             job.setup()
             report = job.run()
         finally:
+            self._in_run = False
             for q, lvl in zip(quiet, levels):
                 q.setLevel(lvl)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
