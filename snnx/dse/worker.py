@@ -298,7 +298,8 @@ class Worker:
                     t.user_attrs and t.state not in (st.FAIL, st.PRUNED)]
         if len(promoted) >= math.ceil(fid.max_promoted * (len(cheap) + 1)):
             return False
-        if any(t.params == trial.params for t in promoted):
+        if any((t.params or t.system_attrs.get("fixed_params")) == trial.params
+               for t in promoted):  # a queued trial holds its parameters as fixed_params
             return False
         mine = self.sign * np.asarray(values, dtype=float)
         if _dominated(mine, self.sign * np.array([t.values for t in cheap]).reshape(-1, len(mine))):
