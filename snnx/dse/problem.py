@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -142,12 +143,20 @@ class Problem:
         return build_recipe(apply_overrides(self.base.to_dict(),
                                             self.overrides(params, fidelity)))
 
-    def fingerprint(self) -> str:
-        """JSON of what makes trials comparable (base recipe, space, objectives, fidelity);
-        a study remembers it and refuses to continue under another one."""
+    def fingerprint(self) -> dict[str, str]:
+        """What makes trials comparable -- the base recipe, the space, the objectives, the
+        fidelity -- as a short hash each; a study remembers it and refuses to continue
+        under another one."""
         cfg = self.config.to_dict()
-        keep = {k: cfg[k] for k in ("space", "objectives", "fidelity")}
-        return json.dumps({"recipe": self.base.to_dict(), **keep}, sort_keys=True, default=str)
+        parts = {"recipe": self.base.to_dict(),
+                 **{k: cfg[k] for k in ("space", "objectives", "fidelity")}}
+        return {k: digest(v) for k, v in parts.items()}
+
+
+def digest(value: Any) -> str:
+    """A short, stable hash of JSON-able data (16 hex digits of SHA-256)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check_value(base: dict, key: str, value: Any, where: str) -> None:

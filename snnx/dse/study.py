@@ -28,7 +28,7 @@ from typing import Any
 from snnx.config.seeds import derive
 from snnx.config.yamlio import one_line
 from snnx.dse.config import DseConfig
-from snnx.dse.problem import Problem
+from snnx.dse.problem import Problem, digest
 from snnx.errors import ConfigError, SnnxError
 
 FINGERPRINT = "snnx.fingerprint"
@@ -145,15 +145,18 @@ class Studies:
 
 
 def _check_fingerprint(study: Any, problem: Problem, url: str) -> None:
-    stored = study.user_attrs.get(FINGERPRINT)
     mine = problem.fingerprint()
+    stored = study.user_attrs.get(FINGERPRINT)
     if stored is None:
-        study.set_user_attr(FINGERPRINT, mine)
+        study.set_user_attr(FINGERPRINT, json.dumps(mine, sort_keys=True))
+        study.set_user_attr("snnx.space", json.dumps(problem.config.to_dict()["space"]))
         return
-    if stored != mine:
-        old, new = json.loads(stored), json.loads(mine)
-        what = next((k for k in ("space", "objectives", "fidelity", "recipe")
-                     if old.get(k) != new.get(k)), "recipe")
+    old = json.loads(stored)
+    if any(isinstance(v, dict) or v is None for v in old.values()):  # stored in full (0.1)
+        old = {k: digest(v) for k, v in old.items()}
+    what = next((k for k in ("space", "objectives", "fidelity", "recipe")
+                 if old.get(k) != mine[k]), None)
+    if what is not None:
         raise ConfigError(f"dse.study: study {problem.study!r} in {safe_url(url)} was made with "
                           f"another {what}; continue it with the same recipe, or start a new "
                           f"one with --set dse.study=NAME (or another --out)")
@@ -180,6 +183,8 @@ def open_studies(problem: Problem, storage: Any, url: str, *, worker: int = 0) -
         if [d.name.lower() for d in study.directions] != problem.directions:
             raise ConfigError(f"dse.objectives: study {name!r} has other directions")
         _check_fingerprint(study, problem, url)
+        if getattr(study, "metric_names", None) != problem.fields:
+            study.set_metric_names(problem.fields)  # shown by optuna-dashboard and its plots
         return study
 
     main = one(problem.study)
