@@ -85,3 +85,14 @@ def test_print_config_runs_nothing(capsys, tmp_path):
 def test_adapt_ignores_the_dse_block(capsys):
     code, out, _ = cli(capsys, "adapt", "--recipe", DSE_HAR, "--print-config")
     assert code == 0 and "sampler: motpe" in out
+
+
+def test_storage_urls():
+    from snnx.dse.study import safe_url, with_driver
+
+    assert with_driver("postgresql://u@h/db").startswith(("postgresql+psycopg2://u@h/db",
+                                                          "postgresql+psycopg://u@h/db"))
+    assert with_driver("postgres://u@h/db").endswith("://u@h/db")
+    assert with_driver("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert "pw" not in safe_url("postgresql://u:pw@h/db") and "u:***@h" in safe_url(
+        "postgresql://u:pw@h/db")

@@ -20,18 +20,18 @@ DIRS = np.array([-1.0, 1.0, 1.0, 1.0])  # to minimisation
 
 @pytest.fixture(scope="module")
 def mf_study(tmp_path_factory):
-    """A multi-fidelity search of 5 cheap trials (run once for the tests below)."""
+    """A multi-fidelity search of 4 cheap trials (run once for the tests below)."""
     from snnx.cli import main
 
     out = tmp_path_factory.mktemp("mf") / "study"
     assert main(["-q", "dse", "--recipe", DSE_HAR, "--out", str(out),
-                 *sets("dse.trials=5", "dse.fidelity.max_promoted=1.0")]) == 0
+                 *sets("dse.trials=4", "dse.fidelity.max_promoted=1.0")]) == 0
     return out, f"sqlite:///{out / 'study.db'}"
 
 
 def test_multi_fidelity_trials_and_promotions(mf_study):
     out, url = mf_study
-    assert states(url, "dse_har.cheap") == {"COMPLETE": 5}
+    assert states(url, "dse_har.cheap") == {"COMPLETE": 4}
     cheap = {t.number: t for t in trials(url, "dse_har.cheap")}
     full = check_complete_trials(url, "dse_har", FIELDS)
     check_complete_trials(url, "dse_har.cheap", FIELDS)
