@@ -71,12 +71,9 @@ def plot_pareto(problem: Any, recs: Sequence[Any], front: Sequence[Any],
                 ax.scatter(x, pts[:, i], label=label, **style)
         pf = np.array([r.values for r in front]).reshape(-1, d)
         if len(pf):
-            order = np.argsort(pf[:, j])
             x = pf[:, j] if d > 1 else np.arange(len(pf))
             ax.scatter(x, pf[:, i], c="tab:red", s=36, label="Pareto set (all objectives)",
                        zorder=3)
-            if d > 1:
-                ax.plot(pf[order, j], pf[order, i], c="tab:red", lw=0.6, alpha=0.4)
             for r, xv, yv in zip(front, x, pf[:, i]):
                 ax.annotate(str(r.number), (xv, yv), fontsize=6, xytext=(2, 2),
                             textcoords="offset points")

@@ -28,7 +28,7 @@ from typing import Any
 from snnx.config.seeds import derive
 from snnx.config.yamlio import one_line
 from snnx.dse.config import DseConfig
-from snnx.dse.problem import Problem, digest
+from snnx.dse.problem import Problem
 from snnx.errors import ConfigError, SnnxError
 
 FINGERPRINT = "snnx.fingerprint"
@@ -152,8 +152,6 @@ def _check_fingerprint(study: Any, problem: Problem, url: str) -> None:
         study.set_user_attr("snnx.space", json.dumps(problem.config.to_dict()["space"]))
         return
     old = json.loads(stored)
-    if any(isinstance(v, dict) or v is None for v in old.values()):  # stored in full (0.1)
-        old = {k: digest(v) for k, v in old.items()}
     what = next((k for k in ("space", "objectives", "fidelity", "recipe")
                  if old.get(k) != mine[k]), None)
     if what is not None:
