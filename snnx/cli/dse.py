@@ -24,7 +24,7 @@ HELP = "multi-objective design-space search (accuracy, energy, latency, area) on
 EXAMPLES = """\
   snnx dse --recipe recipes/dse_har.yaml --workers 2      # study in runs/dse/dse_har/
   snnx dse --recipe dse_har                               # again: continues the study
-  snnx dse --recipe dse_har --set dse.trials=60           # extends it
+  snnx dse --recipe dse_har --set dse.trials=120          # extends it
   snnx dse --recipe dse_har --set dse.sampler=nsga2 --set dse.fidelity=null \\
       --set dse.study=dse_har_nsga2                       # the baseline, full fidelity
   snnx dse --recipe dse_har --storage postgresql://me@dbhost/snnx --workers 2   # per machine
@@ -39,7 +39,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     add_threads(p, "1 per worker")
     p.add_argument("--recipe", metavar="R", help="recipe with a dse: block (path or shipped "
                                                  "name, e.g. dse_har)")
-    add_set(p, "a recipe or dse key", "dse.trials=60")
+    add_set(p, "a recipe or dse key", "dse.trials=120")
     p.add_argument("--out", metavar="DIR",
                    help="study folder: trial runs, outputs, study.db (default "
                         "runs/dse/<study>/)")
