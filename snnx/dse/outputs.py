@@ -67,7 +67,7 @@ def write_best(problem: Problem, front: list[TrialRecord], out: Path) -> dict[in
     folder = out / "best"
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("trial_*.yaml"):
-        old.unlink()
+        old.unlink(missing_ok=True)  # another machine may clear the folder too
     paths = {}
     for r in front:
         recipe = problem.trial_recipe(r.params, "full")
