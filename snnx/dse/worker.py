@@ -83,6 +83,7 @@ class Worker:
         self.ran = 0
         self._in_run = False
         self._stop = False
+        self._stop_asking = False  # a fresh trial came back over dse.trials: done
         self.optuna = _optuna()
         self.sign = np.array([1.0 if d == "minimize" else -1.0 for d in self.problem.directions])
 
@@ -106,7 +107,7 @@ class Worker:
                 if s.cheap is not None and s.main.get_trials(deepcopy=False,
                                                              states=(st.WAITING,)):
                     s.main.optimize(main_objective, n_trials=1, gc_after_trial=False)
-                elif self.remaining():
+                elif self.remaining() and not self._stop_asking:
                     s.driver.optimize(driver_objective, n_trials=1, gc_after_trial=False)
                 else:
                     break
@@ -196,6 +197,7 @@ class Worker:
         ahead = [t for t in trial.study.get_trials(
             deepcopy=False, states=(st.COMPLETE, st.RUNNING, st.WAITING)) if t.number < trial.number]
         if len(ahead) >= self.cfg.trials:
+            self._stop_asking = True
             raise self.optuna.TrialPruned("the study already has its trials")
 
     def _same(self, trial: Any, params: dict) -> Any:
