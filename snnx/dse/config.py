@@ -98,8 +98,8 @@ class ParamSpec:
         return int(value) if self.kind == "int" else float(value)
 
     def candidates(self) -> tuple:
-        """Values that show whether the parameter fits the recipe: the ends of the range
-        (and their neighbours on the grid) or every choice."""
+        """Values that show whether the parameter fits the recipe: both ends of the range,
+        or every choice."""
         if self.choices is not None:
             return tuple(self.choices)
         return (self.decode(self.low), self.decode(self.high))
@@ -171,8 +171,9 @@ class DseConfig:
     def to_dict(self) -> dict:
         """Plain nested dict (for storing with the study and for ``--print-config``)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["space"] = {k: {f.name: _plain(getattr(p, f.name)) for f in dataclasses.fields(p)
-                            if getattr(p, f.name) not in (None, False, ())}
+        out["space"] = {k: {f.name: _plain(v) for f in dataclasses.fields(p)
+                            if (v := getattr(p, f.name)) is not None and v is not False
+                            and v != ()}
                         for k, p in self.space.items()}
         out["objectives"] = {k: {"direction": o.direction, "bounds": _plain(o.bounds)}
                              for k, o in self.objectives.items()}
@@ -237,6 +238,11 @@ def _build_param(name: Any, raw: Any, where: str) -> ParamSpec:
     for part in ("low", "high"):
         if not math.isfinite(float(getattr(p, part))):
             raise ConfigError(f"{where}.{part}: must be finite")
+    if p.step is not None:
+        n = (p.high - p.low) / p.step
+        if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+            raise ConfigError(f"{where}.step: high - low ({p.high - p.low:g}) is not a "
+                              f"multiple of step {p.step!r}")
     return dataclasses.replace(p, keys=keys)
 
 

@@ -21,6 +21,8 @@ BAD = [
     ("dse.space.adapt.lr.low=0", "dse.space.adapt.lr.low: a log-scale range needs low > 0"),
     ("dse.space.adapt.batch_size={low: 2, high: 8, choices: [2, 4]}",
      "dse.space.adapt.batch_size: give either choices or a range"),
+    ("dse.space.adapt.batch_size={low: 2, high: 9, step: 2}",
+     "dse.space.adapt.batch_size.step: high - low (7) is not a multiple of step 2"),
     ("dse.space=null", "dse.space: empty search space"),
     ("dse.objectives.cost.energy=minimize",
      "dse.objectives.cost.energy: 'cost.energy' is not a numeric report.json field; did you "
