@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, stream, sweep, train
+from snnx.cli import adapt, compare, data, dse, evaluate, hw, nf, recipes, stream, sweep, train
 from snnx.cli.common import EXIT_PIPE, EXIT_USAGE, Parser, quiet_stdout
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -35,6 +35,7 @@ COMMANDS = Registry("command", {
     "hw": (hw, hw.HELP),
     "recipes": (recipes, recipes.HELP),
     "data": (data, data.HELP),
+    "dse": (dse, dse.HELP),
 })
 """Command name -> command module."""
 

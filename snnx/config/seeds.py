@@ -39,6 +39,8 @@ OFFSETS: dict[str, int] = {
     "rule.dfa": 100,
     "rule.logsgd": 200,
     "rule": 300,
+    # design-space exploration
+    "dse.sampler": 400,       # Optuna sampler of worker k: dse.seed + 400 + k
 }
 
 

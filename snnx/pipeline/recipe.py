@@ -200,6 +200,9 @@ class Recipe:
     adapt: AdaptConfig = spec(factory=AdaptConfig, doc="on-line, on-chip learning")
     eval: EvalConfig = spec(factory=EvalConfig, doc="evaluation")
     monitor: MonitorConfig = spec(factory=MonitorConfig, doc="logs and figures")
+    dse: Mapping[str, Any] | None = spec(None, doc="design-space search of `snnx dse` (search "
+                                                   "space, objectives, fidelity; checked by "
+                                                   "snnx.dse); `snnx adapt` ignores it")
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -234,6 +237,8 @@ class Recipe:
         out = to_dict(self)
         out["transforms"] = [{"name": t.name, **(to_dict(t.params) or {})}
                              for t in self.transforms]
+        if out.get("dse") is None:
+            out.pop("dse", None)
         return out
 
     def to_yaml(self) -> str:
