@@ -11,6 +11,7 @@ Examples::
     snnx hw show rram_generic --set periphery.adc_bits=6
     snnx recipes list
     snnx adapt --recipe recipes/har_dfa.yaml --set adapt.rule=bp
+    snnx cim --recipe recipes/cim_explorer.yaml --bits 3 4 6 ideal
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, compare, data, evaluate, hw, nf, recipes, train
+from snnx.cli import adapt, cim, compare, data, evaluate, hw, nf, recipes, train
 from snnx.cli.common import EXIT_USAGE, Parser
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -29,6 +30,7 @@ COMMANDS = Registry("command", {
     "eval": (evaluate, evaluate.HELP),
     "compare": (compare, compare.HELP),
     "nf": (nf, nf.HELP),
+    "cim": (cim, cim.HELP),
     "hw": (hw, hw.HELP),
     "recipes": (recipes, recipes.HELP),
     "data": (data, data.HELP),

@@ -30,6 +30,9 @@ OFFSETS: dict[str, int] = {
     "loop.passes": 15,        # numpy: per-pass order and learn mask of the on-line loop
     "pretrain.order": 17,     # minibatch order of off-chip pretraining
     "transforms": 0,          # transform i: base + i
+    "encrypt.puf": 400,       # the chip's simulated PUF (manufacture): transform seed + 400
+    "encrypt.other_chip": 401,  # another chip's PUF, for the wrong-key figure
+    "reprogram.stucking": 410,  # bit-stucking draws of the reprogram transform
     # on-line rules: rule.<name>; rules without a line use "rule"
     "rule.dfa": 100,
     "rule.logsgd": 200,

@@ -16,6 +16,7 @@ Model (METHODS.md 0.6, numbers from the preset's ``cost`` block):
   over its rows of the largest pulse count in the row (arrays in parallel: the max);
   computing the pulse counts costs ``B * in * out`` digital multiply-adds.
 * Programming: pulses as above; verify reads cost one cell read and one ADC conversion each.
+* Keyed periphery (encryption): ``e_gate`` per XOR / MUX operation (:meth:`TileCost.keyed`).
 Ideal converters (bits null) are costed as 8-bit ones.
 """
 
@@ -154,6 +155,14 @@ class TileCost:
             e = stats.verify_reads * (hw.periphery.v_read ** 2 * g_mid * c.t_read + self._e_adc())
             lat = stats.iterations * hw.array.rows * (c.t_read + hw.periphery.adc_share * c.t_adc)
             self.ledger.add("verify_read", stats.verify_reads, e, lat)
+
+    def keyed(self, B: int, key, out: torch.Tensor) -> torch.Tensor:
+        """Book a keyed periphery (:mod:`snnx.hw.periphery_key`) passing B vectors:
+        ``B * key.gates`` XOR/MUX operations at ``cost.e_gate`` each (op ``xor_mux``; no
+        latency: a gate delay, tens of ps, hides under the DAC/ADC times). Returns ``out``."""
+        n = B * key.gates
+        self.ledger.add("xor_mux", n, n * self.layout.hw.cost.e_gate)
+        return out
 
     def digital(self, n_ops: int) -> None:
         """Book ``n_ops`` digital multiply-adds."""

@@ -50,6 +50,7 @@ class Layout:
         n_row_blocks, n_col_blocks: the grid of physical arrays (one side of the pair).
         row_perm, col_perm: physical -> logical permutations, or None (identity).
         w_max: weight units of one full cell.
+        key: a periphery key (encrypted mapping) or None; see :attr:`key`.
     """
 
     def __init__(self, out_features: int, in_features: int, hw: HWConfig, *,
@@ -65,6 +66,22 @@ class Layout:
         self.row_perm: torch.Tensor | None = None
         self.col_perm: torch.Tensor | None = None
         self.w_max = 1.0
+        self._key = None
+
+    @property
+    def key(self):
+        """The :class:`~snnx.hw.periphery_key.PeripheryKey` of the tile's periphery, or None.
+
+        With a key the cells hold ``W' = key.scramble(W)`` (:meth:`weights` returns W', what
+        the array holds); the tile's verbs apply the key. Setting it checks the size
+        (ShapeError) and changes no cell: re-program to put W under a new key. Never part of
+        :meth:`state_dict`.
+        """
+        return self._key
+
+    @key.setter
+    def key(self, key) -> None:
+        self._key = None if key is None else key.check(self.in_features, self.out_features)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -157,7 +174,8 @@ class Layout:
         return torch.stack([gmin + r * mag * pos, gmin + r * mag * neg])
 
     def weights(self, G: torch.Tensor) -> torch.Tensor:
-        """The weights (out, in) that conductances G (2, in, n_cols), physical order, hold."""
+        """The weights (out, in) that conductances G (2, in, n_cols), physical order, hold
+        (W' behind a periphery :attr:`key`: the key is not applied here)."""
         diff = self.to_logical(G[0] - G[1]) / dev.g_range(self.hw)
         w = diff * self.significance()
         w = w.view(self.in_features, self.out_features, self.n_slices).sum(-1)

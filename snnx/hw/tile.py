@@ -54,6 +54,7 @@ from snnx.hw.checks import as_matrix as _as_matrix
 from snnx.hw.config import HWConfig
 from snnx.hw.cost import TileCost
 from snnx.hw.layout import Layout
+from snnx.hw.periphery_key import check_key_state, key_state
 from snnx.hw.ledger import CostLedger
 from snnx.hw.presets import load
 from snnx.hw.programming import ProgramStats, program
@@ -155,6 +156,7 @@ class Tile:
         W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
         if W.shape[0] != self.out_features:
             raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
+        W = W if self.layout.key is None else self.layout.key.scramble(W)
         m = float(W.abs().max())
         self.layout.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
         targets = self.layout.to_phys(self.layout.targets(W))
@@ -200,9 +202,10 @@ class Tile:
         self.program(W)
 
     def read_weight(self) -> torch.Tensor:
-        """The weights the cells hold now (out, in), in logical units (no read noise, no
-        parasitics)."""
-        return self.layout.weights(self._G)
+        """The weights the tile computes with now (out, in), in logical units (no read noise,
+        no parasitics): the cells' ``layout.weights``, un-scrambled by ``layout.key``."""
+        W, k = self.layout.weights(self._G), self.layout.key
+        return W if k is None else k.scramble(W)
 
     # ================================================================== cached read model
     def _invalidate(self) -> None:
@@ -248,10 +251,12 @@ class Tile:
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
+        x = x if (k := self.layout.key) is None else k.drive(x)  # XOR at the row drivers
         y, e_cell, V = readout.forward(self._cache_for(False), self.layout, self.encode(x, "x"),
                                        self.rng)
         B = x.shape[0]
         self.cost.read(B, V, e_cell, transposed=False)
+        y = y if k is None else self.cost.keyed(B, k, k.permute(y))  # MUX pairs
         return y[0] if squeeze else y
 
     def mvm_t(self, d: torch.Tensor) -> torch.Tensor:
@@ -266,10 +271,12 @@ class Tile:
         """
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
+        d = d if (k := self.layout.key) is None else k.permute(d)  # MUX at the column drivers
         g, e_cell, V = readout.transposed(self._cache_for(True), self.layout,
                                           self.encode(d, "d"), self.rng)
         B, S = d.shape[0], self.n_slices
         self.cost.read(B, V * S, e_cell, transposed=True)
+        g = g if k is None else self.cost.keyed(B, k, k.drive(g))  # XOR after the ADCs
         return g[0] if squeeze else g
 
     # ================================================================== update
@@ -292,7 +299,8 @@ class Tile:
             raise ShapeError(f"lr: expected a finite number >= 0, got {lr}")
         if lr == 0:
             return
-        B = x.shape[0]
+        B, k = x.shape[0], self.layout.key
+        x, d = (x, d) if k is None else (k.drive(x), self.cost.keyed(B, k, k.permute(d)))
         if self.hw.periphery.weight_bits is not None:
             tgt, changed = update.digital_targets(self.layout, self._G, self.rng, x, d, lr)
             if bool(changed.any()):
@@ -356,7 +364,7 @@ class Tile:
                 for k, v in self._pr_anchor.items()},
             "gen": self.gen.get_state(), "rng": self.rng.state_dict(),
             "hw": self.hw.to_dict(), "shape": self.shape, "seed": self.seed,
-            "ledger": self.ledger.state_dict(),
+            "ledger": self.ledger.state_dict(), **key_state(self.layout.key),
         }
 
     def load_state_dict(self, state: dict, *, load_ledger: bool = True) -> None:
@@ -364,6 +372,7 @@ class Tile:
         if tuple(state["shape"]) != self.shape or tuple(state["G"].shape) != tuple(self._G.shape):
             raise ShapeError(f"state: tile shape {tuple(state['shape'])} does not match "
                              f"{self.shape}")
+        check_key_state(self.layout.key, state)
         self._G = state["G"].to(self.device, self.dtype).clone()
         self.layout.load_state_dict(state)
         self.n_updates = int(state["n_updates"])

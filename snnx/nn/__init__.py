@@ -4,6 +4,7 @@
   transposed read, digital bias and weight gradient).
 * :class:`MLP` -- plain-torch perceptron; ``to_analog(hw)`` puts it on tiles.
 * :class:`SNN` -- snntorch Leaky/Synaptic network for sensor windows; ``to_analog(hw)``.
+* :class:`BinaryNet` -- binary/ternary network (``model.kind: bnn``); ``to_analog(hw)``.
 * :class:`Record` / :class:`Adaptable` -- what the learning rules of :mod:`snnx.learn` use.
 
 :data:`MODELS` is the registry of network kinds a recipe names (``model.kind``): a class
@@ -17,15 +18,17 @@ from snnx.config.registry import Registry
 MODELS = Registry("network kind", {
     "snn": ("snnx.nn.snn:SNN", "spiking network (snntorch LIF neurons) on sensor windows"),
     "mlp": ("snnx.nn.ann:MLP", "multilayer perceptron on flattened windows"),
+    "bnn": ("snnx.nn.bnn:BinaryNet", "binary/ternary network (sign weights and activations, "
+                                      "BatchNorm digital) on flattened windows in [0, 1]"),
 })
 """Recipe name (``model.kind``) -> network class (lazy)."""
 
 __getattr__ = lazy_exports(__name__, {
     "AnalogLinear": "snnx.nn.analog", "MLP": "snnx.nn.ann", "ACTIVATIONS": "snnx.nn.ann",
-    "Record": "snnx.nn.record", "Adaptable": "snnx.nn.record", "SNN": "snnx.nn.snn",
+    "Record": "snnx.nn.record", "BinaryNet": "snnx.nn.bnn", "Adaptable": "snnx.nn.record", "SNN": "snnx.nn.snn",
     "ENCODINGS": "snnx.nn.snn", "READOUTS": "snnx.nn.snn", "Surrogate": "snnx.nn.surrogates",
     "surrogate": "snnx.nn.surrogates", "encode": "snnx.nn.snn", "encoded_features": "snnx.nn.snn",
 })
 
-__all__ = ["MODELS", "AnalogLinear", "MLP", "SNN", "Record", "Adaptable", "Surrogate",
+__all__ = ["MODELS", "AnalogLinear", "MLP", "SNN", "BinaryNet", "Record", "Adaptable", "Surrogate",
            "surrogate", "encode", "encoded_features", "ACTIVATIONS", "ENCODINGS", "READOUTS"]

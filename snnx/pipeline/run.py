@@ -52,6 +52,7 @@ from snnx.pipeline.loop import OnlineLoop
 from snnx.pipeline.pretrain import Pretraining
 from snnx.pipeline.recipe import Recipe
 from snnx.pipeline.report import build_report, fmt_acc, write_figures, write_json
+from snnx.transforms import transform_reports
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Run:
         self.chip: Any = None
         self.loop: OnlineLoop | None = None
         self.acc: dict[str, float | None] = {}
+        self.transform_info: dict[str, dict] = {}  # report blocks of the transforms
         self.timing: dict[str, float] = {}
         self.saved_threads = 1                 # torch threads of the run being resumed
         self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
@@ -208,6 +210,7 @@ class Run:
         """Program the network onto tiles, apply the transforms, measure the deployed
         accuracy on the target and build the rule's hardware (or restore a checkpoint)."""
         self.chip = deploy(self.net, self.hw, self.recipe, self.x["source_train"][:64])
+        self.transform_info = transform_reports(self.chip, self.measure_model)
         self.loop = OnlineLoop(recipe=self.recipe, chip=self.chip, rule=self.rule,
                                stream=(self.x["stream"], self.y["stream"]),
                                data=self.data.stream, labelled=self.labelled,
@@ -226,7 +229,11 @@ class Run:
 
     def measure(self, split: str = "target_test") -> float:
         """Accuracy of the chip on held-out windows (``eval.mc_draws`` reads, no side effects)."""
-        return pm.accuracy(self.chip, self.x[split], self.y[split], self.recipe.eval.mc_draws)
+        return self.measure_model(self.chip, split)
+
+    def measure_model(self, model: Any, split: str = "target_test") -> float:
+        """Accuracy of any model on held-out windows (``eval.mc_draws``, no side effects)."""
+        return pm.accuracy(model, self.x[split], self.y[split], self.recipe.eval.mc_draws)
 
     def adapt(self) -> None:
         """:class:`~snnx.pipeline.loop.OnlineLoop` over the target stream."""
@@ -256,7 +263,8 @@ class Run:
                    "layers": [list(lyr.tile.shape) for lyr in self.chip.layers],
                    "weights": pm.n_params(self.net),
                    "timesteps": getattr(r.model_params, "timesteps", None)},
-            curves=lp.curves, timing=self.timing, threads=torch.get_num_threads())
+            curves=lp.curves, timing=self.timing, threads=torch.get_num_threads(),
+            extra=self.transform_info)
         write_json(self.run_dir / "report.json", rep)
         if r.monitor.figures:
             write_figures(self.run_dir, rep)
