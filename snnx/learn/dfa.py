@@ -29,6 +29,15 @@ temporal recursion is propagated in the hidden layers (DFA is local in time). Th
 * ``error="step"``: the output layer's per-step error ``δ_L[t]`` (T*B rows through the
   feedback tile: T times the feedback reads, a temporally resolved error).
 
+Convolutional networks (:class:`snnx.nn.CNN`): a model may size each feedback tile itself
+(``model.feedback_features(l, conv_feedback)``) and turn its read into rows
+(``model.expand_feedback(l, rec, v, conv_feedback)``). For a conv layer with C_l channels
+and L_l output positions, ``conv_feedback="maps"`` (default) projects the error to every
+element of the output maps (a C_l L_l x C tile: each position gets its own random
+projection); ``"channels"`` uses a C_l x C tile and broadcasts each channel's error over the
+L_l positions (fewer cells, a spatially uniform error gated only by ``f'``). The patch rows
+fold the positions into the batch, so the write is the usual ``outer_update``.
+
 Reference: Nøkland, "Direct Feedback Alignment Provides Learning in Deep Neural Networks",
 NeurIPS 2016; on-line SNN/RRAM setting: METHODS.md section 7.
 """
@@ -51,6 +60,7 @@ from snnx.nn.record import Adaptable, Record
 FEEDBACK = ("uniform", "sign")
 ARRAYS = ("fit", "macro")
 ERRORS = ("window", "step")
+CONV_FEEDBACK = ("maps", "channels")
 
 
 @dataclasses.dataclass(**KW)
@@ -72,6 +82,10 @@ class Params:
     feedback_adc_clip: float = spec(0.5, lo=0, lo_open=True, hi=1,
                                     doc="ADC full scale of fitted feedback arrays (fraction "
                                         "of the worst-case current of C rows)")
+    conv_feedback: str = spec("maps", choices=CONV_FEEDBACK,
+                              doc="conv layers: maps (a feedback output per output-map "
+                                  "element) | channels (one per channel, broadcast over "
+                                  "positions)")
     update_bias: bool = spec(True, doc="also update the digital biases")
 
 
@@ -99,6 +113,7 @@ class DFA(RuleBase):
         feedback_hw: hardware model of the feedback tiles (default: the model's).
         feedback_array: ``fit`` (array sized to B_l) or ``macro`` (feedback_hw unchanged).
         feedback_adc_clip: ADC full scale of fitted feedback arrays (fraction of C rows).
+        conv_feedback: conv layers: ``maps`` or ``channels`` (see module docstring).
         update_bias: also update the digital biases.
 
     Attributes:
@@ -112,12 +127,14 @@ class DFA(RuleBase):
     def __init__(self, lr: float = 0.01, *, loss: str = "ce", feedback: str = "uniform",
                  scale: float = 1.0, error: str = "window", seed: int = 0,
                  feedback_hw: HWConfig | str | None = None, feedback_array: str = "fit",
-                 feedback_adc_clip: float = 0.5, update_bias: bool = True) -> None:
+                 feedback_adc_clip: float = 0.5, conv_feedback: str = "maps",
+                 update_bias: bool = True) -> None:
         if not lr > 0:
             raise ValueError(f"lr: must be > 0, got {lr}")
         for key, val, allowed in (("loss", loss, LOSSES), ("feedback", feedback, FEEDBACK),
                                   ("error", error, ERRORS), ("feedback_array", feedback_array,
-                                                             ARRAYS)):
+                                                             ARRAYS),
+                                  ("conv_feedback", conv_feedback, CONV_FEEDBACK)):
             if val not in allowed:
                 raise ValueError(f"{key}: {val!r} is not one of {', '.join(allowed)}")
         if not scale > 0:
@@ -126,6 +143,7 @@ class DFA(RuleBase):
         self.scale = float(scale)
         self.seed, self.feedback_hw, self.update_bias = int(seed), feedback_hw, bool(update_bias)
         self.feedback_array, self.feedback_adc_clip = feedback_array, float(feedback_adc_clip)
+        self.conv_feedback = conv_feedback
         self.B: list[torch.Tensor] = []
         self.tiles: list[Tile] = []
         self._pending: dict | None = None
@@ -135,7 +153,9 @@ class DFA(RuleBase):
         """Program one feedback tile B_l (n_l x C) per hidden layer (once per model shape)."""
         layers = analog_layers(model)
         C = layers[-1].out_features
-        shapes = [(lyr.out_features, C) for lyr in layers[:-1]]
+        sized = getattr(model, "feedback_features", None)
+        shapes = [(lyr.out_features if sized is None else sized(i, self.conv_feedback), C)
+                  for i, lyr in enumerate(layers[:-1])]
         if [tuple(t.shape) for t in self.tiles] == shapes and self.tiles and \
                 self.tiles[0].ledger is model.ledger:
             return
@@ -173,8 +193,12 @@ class DFA(RuleBase):
                 with led.branch():
                     fb.append(tile.mvm(src))
         out = []
+        expand = getattr(model, "expand_feedback", None)
         for i in range(len(layers) - 1):
-            v = model.expand_error(rec, fb[i]) if self.error == "window" else fb[i]
+            if expand is not None:
+                v = expand(i, rec, fb[i], self.conv_feedback)
+            else:
+                v = model.expand_error(rec, fb[i]) if self.error == "window" else fb[i]
             out.append(v * model.local_deriv(i, rec))
         out.append(d_out)
         return out
@@ -191,6 +215,7 @@ class DFA(RuleBase):
                 "scale": self.scale, "error": self.error, "seed": self.seed, "update_bias": self.update_bias,
                 "feedback_array": self.feedback_array,
                 "feedback_adc_clip": self.feedback_adc_clip,
+                "conv_feedback": self.conv_feedback,
                 "B": [b.clone() for b in self.B], "tiles": tiles}
 
     def _load_tiles(self, state: dict) -> None:
@@ -209,6 +234,7 @@ class DFA(RuleBase):
         self.update_bias = bool(state["update_bias"])
         self.feedback_array = state["feedback_array"]
         self.feedback_adc_clip = float(state["feedback_adc_clip"])
+        self.conv_feedback = state.get("conv_feedback", "maps")
         if self.tiles:
             self._load_tiles(state)
         else:

@@ -13,9 +13,18 @@ Models that can be adapted on-line (:class:`snnx.nn.MLP`, :class:`snnx.nn.SNN` a
 * ``output_delta(rec, e)`` — ``e = dL/dlogits`` (B, C) -> ``δ_L`` (N, C) through the readout
   (and the output neurons' BPTT for an SNN);
 * ``hidden_delta(l, rec, g)`` — ``g = dL/dh_l`` (N, out_l) -> ``δ_l`` (BP: ``g ⊙ f'(a_l)``, or
-  BPTT through the membrane);
+  BPTT through the membrane). In general ``g`` is what layer l+1's transposed read returns,
+  the gradient at that layer's input rows ``x_{l+1}``; a CNN folds it back (col2im) to a map;
 * ``local_deriv(l, rec)`` — ``f'(a_l)`` (N, out_l) (surrogate derivative for spikes; DFA);
 * ``expand_error(rec, v)`` — a per-sample signal (B, n) -> per-row (N, n) (DFA).
+
+Convolutional layers (:class:`snnx.nn.CNN`) fold the L output positions into the rows as
+SNNs fold time: ``x_l`` holds the B*L patch rows (im2col) and ``a_l`` (B*L, out_l). Their
+layers' rows differ in number, so such a model also offers, for DFA (optional; without them
+a rule uses ``out_l`` and :meth:`Adaptable.expand_error`):
+
+* ``feedback_features(l, kind)`` — outputs of layer l's feedback tile;
+* ``expand_feedback(l, rec, v, kind)`` — a feedback read (B, that many) -> rows of ``a_l``.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ class Record:
     """Per-layer tensors of one forward pass on the tiles (no autograd graph).
 
     Attributes:
-        inputs: ``x_l`` (N, in_l) per layer, N = B (ANN) or T*B (SNN, time-major).
+        inputs: ``x_l`` (N, in_l) per layer, N = B (ANN), T*B (SNN, time-major) or B*L
+            (conv layer: patch rows, sample-major).
         pre: ``a_l`` (N, out_l) per layer: pre-activation (ANN) or membrane ``u_l`` (SNN).
         logits: (B, classes) network output (readout).
         batch: B, samples in the batch.

@@ -255,7 +255,10 @@ def layer_inputs(model, calib: Any) -> dict[str, torch.Tensor]:
     hooks = []
     for name, lyr in _analog_layers(probe):
         def hook(mod, args, name=name):
-            seen.setdefault(name, []).append(args[0].detach().reshape(-1, mod.in_features))
+            x = args[0].detach()  # conv layers (snnx.nn.conv) read their patch rows
+            rows = (mod.patches(x)[0] if hasattr(mod, "patches")
+                    else x.reshape(-1, mod.in_features))
+            seen.setdefault(name, []).append(rows)
         hooks.append(lyr.register_forward_pre_hook(hook))
     try:
         with torch.no_grad():

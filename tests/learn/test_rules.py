@@ -9,7 +9,7 @@ import torch
 
 import snnx.hw as hw
 from snnx.learn import RULES, Rule
-from snnx.nn import MLP, SNN
+from snnx.nn import CNN, MLP, SNN
 
 NAMES = sorted(RULES)
 
@@ -19,6 +19,9 @@ def models():
         "mlp": (MLP([6, 8, 3], seed=1).to_analog(hw.load("rram_generic"), seed=1),
                 torch.randn(4, 6, generator=torch.Generator().manual_seed(0))),
         "snn": (SNN(channels=2, window=8, hidden=(8,), classes=3, steps=4, gain=3.0, seed=1)
+                .to_analog(hw.load("rram_generic"), seed=1),
+                torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(0))),
+        "cnn": (CNN(channels=2, window=8, classes=3, conv=(3,), hidden=(8,), seed=1)
                 .to_analog(hw.load("rram_generic"), seed=1),
                 torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(0))),
     }
@@ -35,7 +38,7 @@ def test_registry_entry_follows_the_protocol(name):
         RULES[name](loss="hinge")
 
 
-@pytest.mark.parametrize("kind", ["mlp", "snn"])
+@pytest.mark.parametrize("kind", ["mlp", "snn", "cnn"])
 @pytest.mark.parametrize("name", NAMES)
 def test_step_changes_only_the_tiles_and_reports_loss(name, kind):
     net, x = models()[kind]
