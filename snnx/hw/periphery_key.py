@@ -15,9 +15,9 @@ outputs back, :math:`y_o = y'_{\pi(o)}`, so :math:`y = x W^T` exactly; likewise 
 transposed read drives :math:`d'_o = d_{\pi(o)}` and senses :math:`g_i = s_i g'_i`, and an
 outer-product update writes :math:`-\eta\, d'^T x'`, the scrambled image of
 :math:`-\eta\, d^T x`. All of it is sign flips and permutations: on ideal hardware the keyed
-tile equals the plain one bit for bit when the sums are exact (integer BNN weights and
-inputs), and to float rounding otherwise. Without the key (or with another one) the same
-cells compute with W'.
+tile equals the plain one to float rounding (the sums run over the physical, swapped order;
+~1e-15 relative), and integer products (a BNN's +-1 weights and inputs) come out as the same
+integers. Without the key (or with another one) the same cells compute with W'.
 
 Cost: every vector through the tile (forward, transposed or update) passes ``in`` XORs and
 ``2 floor(out/2)`` MUXes (``xor=False`` / ``mux=False`` for the swap-only / inversion-only

@@ -138,7 +138,7 @@ class BinaryNet(BNN):
         return out.eval()
 
     def to_digital(self) -> "BinaryNet":
-        """A software copy whose latent weights are the weights the tiles hold now."""
+        """A software copy (eval mode) whose latent weights are the weights the tiles hold."""
         out = type(self)(**self._kwargs)
         out.load_state_dict(self.state_dict())
         with torch.no_grad():
@@ -146,7 +146,7 @@ class BinaryNet(BNN):
                 if isinstance(src, AnalogLinear):
                     dst.weight.copy_(src.tile.read_weight().to(dst.weight.dtype))
         out.gen.set_state(self.gen.get_state())
-        return out
+        return out.eval()
 
     @property
     def ledger(self) -> CostLedger:

@@ -13,8 +13,8 @@ What it does, per layer on a tile (any model: MLP, SNN, BNN, CNN):
    row drivers, 2:1 MUX pairs on the outputs) and the layer's master weights are programmed
    through it, so the cells hold :math:`W'_{o,i} = (-1)^{r_i} W_{\pi_c(o),i}`. A thief
    reading the array (``tile.layout.weights(tile.conductances)``) sees W'.
-3. With the key, ``mvm``, ``mvm_t`` and ``outer_update`` equal the plain layer (bit for bit
-   when the sums are exact, as in a BNN; to float rounding otherwise), so on-line rules keep
+3. With the key, ``mvm``, ``mvm_t`` and ``outer_update`` equal the plain layer on ideal
+   hardware (to float rounding; a BNN's integer sums exactly), so on-line rules keep
    learning on the encrypted chip; every vector books its XOR/MUX operations (ledger op
    ``xor_mux``, ``hw.cost.e_gate`` each).
 
