@@ -70,8 +70,6 @@ def _check(args: argparse.Namespace, recipe, kinds: list[str]) -> list[str] | No
     from snnx.config.registry import suggest
     from snnx.nn.binary_map import MODES
 
-    if recipe.model.kind != "bnn":
-        raise ConfigError(f"model.kind: snnx cim needs a bnn model, got {recipe.model.kind!r}")
     for m in args.modes or []:
         if m not in MODES:
             raise ConfigError(f"--modes: {m!r} is not one of {', '.join(MODES)}"
@@ -127,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     from snnx.pipeline.report import write_json
 
     recipe = load_recipe(args.recipe, args.set)
+    if recipe.model.kind != "bnn":
+        raise ConfigError(f"model.kind: snnx cim needs a bnn model, got {recipe.model.kind!r}")
     kinds = args.nets or [recipe.model_params.weights]
     _check(args, recipe, kinds)
     set_threads(args.threads)
