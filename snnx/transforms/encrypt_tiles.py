@@ -30,8 +30,9 @@ Report (``encryption`` in report.json, via :func:`~snnx.transforms.attach_report
 accuracy of the unencrypted chip, with the key, without it, with another chip's key, of the
 swap-only and inversion-only variants without their keys; the XOR/MUX operations and their
 share of the inference energy in the ledger. For a BNN (a model with ``integer_layers``) the
-accuracies come from the kernels' exact integer path (:func:`~snnx.transforms.encrypt.keyed_forward`,
-thresholds swapped with their columns as in the paper); otherwise from the tiles.
+accuracies come from the kernels' exact integer path
+(:func:`~snnx.transforms.encrypt.keyed_forward`, thresholds swapped with their columns as in
+the paper); otherwise from the tiles.
 
 Example:
     >>> import torch, snnx.hw as hw

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline_helpers import ROOT, cli, report
+from pipeline_helpers import ROOT, report
 from snnx import checkpoint as ckpt
 from snnx.config.seeds import derive
 from snnx.transforms.encrypt import SimulatedPUF, derive_keys
@@ -114,9 +114,11 @@ def bnn_run(tmp_path_factory):
 
 
 def cli_run(*argv):
-    from snnx.cli import main
+    """``snnx -q ARGV`` in this process: (exit code, stdout, stderr)."""
     import contextlib
     import io
+
+    from snnx.cli import main
 
     err, outs = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(outs):

@@ -72,7 +72,7 @@ def test_deploys_the_kernels_held_weights_and_reports_its_writes():
     assert rep["accuracy_drop"] == pytest.approx(rep["accuracy_intended"] - rep["accuracy_held"])
     assert rep["tiles"] == len(ref.order)
     added = out.ledger.counts["cells_written"] - chip.ledger.counts["cells_written"]
-    reprogrammed = sum(2 * t.in_features * t.out_features for t in (l.tile for l in out.layers))
+    reprogrammed = sum(2 * lyr.tile.in_features * lyr.tile.out_features for lyr in out.layers)
     assert added == ref.flips_total + reprogrammed              # the schedule + the deployment
 
 
