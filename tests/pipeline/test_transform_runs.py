@@ -17,7 +17,7 @@ from snnx import checkpoint as ckpt
 from snnx.config.seeds import derive
 from snnx.transforms.encrypt import SimulatedPUF, derive_keys
 
-TINY = ["data.label_rate=0.3", "pretrain.epochs=2", "eval.mc_draws=1", "eval.every=20",
+TINY = ["data.digits.target_share=0.2", "data.label_rate=0.3", "pretrain.epochs=2", "eval.mc_draws=1", "eval.every=20",
         "monitor.log_every=5", "monitor.histograms_every=10", "monitor.checkpoint_every=3",
         "adapt.batch_size=4"]
 RUN = 48                                                         # key bits per needle
