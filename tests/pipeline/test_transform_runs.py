@@ -5,6 +5,7 @@ bad transform parameters, and the leak test: no file a run writes holds the key 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -106,9 +107,24 @@ def lab_keys(report_json):
 
 @pytest.fixture(scope="module")
 def bnn_run(tmp_path_factory):
+    """A tiny bnn_encrypt run; its DEBUG log and its stdout/stderr are kept in logs/ beside
+    the run folder (so the leak test reads them as files too)."""
     out = tmp_path_factory.mktemp("bnn") / "run"
-    code, _, err = cli_run("adapt", "--recipe", str(ROOT / "recipes" / "bnn_encrypt.yaml"),
-                           "--out", str(out), *sets("model.hidden=[64,48]"))
+    logs = out.parent / "logs"
+    logs.mkdir()
+    handler = logging.FileHandler(logs / "snnx.log")
+    lg = logging.getLogger("snnx")
+    level = lg.level
+    lg.setLevel(logging.DEBUG)
+    lg.addHandler(handler)
+    try:
+        code, text, err = cli_run("adapt", "--recipe", str(ROOT / "recipes" / "bnn_encrypt.yaml"),
+                                  "--out", str(out), *sets("model.hidden=[64,48]"))
+    finally:
+        lg.removeHandler(handler)
+        handler.close()
+        lg.setLevel(level)
+    (logs / "console.txt").write_text(text + err)
     assert code == 0, err
     return out
 
@@ -146,10 +162,11 @@ def test_no_file_of_the_run_holds_the_key(bnn_run, tmp_path):
     keys, puf = lab_keys(report(bnn_run))
     text, raw, hexs = needles(keys, puf)
     assert len(text) >= 5
-    files = {p.suffix for p in bnn_run.rglob("*") if p.is_file()}
-    assert {".h5", ".json", ".jsonl", ".yaml", ".png"} <= files
+    files = {p.suffix for p in bnn_run.parent.rglob("*") if p.is_file()}
+    assert {".h5", ".json", ".jsonl", ".yaml", ".png", ".log", ".txt"} <= files
     assert any("tfevents" in p.name for p in bnn_run.rglob("*"))
-    assert leaks(bnn_run, text, raw, hexs) == []
+    assert "deployed accuracy" in (bnn_run.parent / "logs" / "snnx.log").read_text()
+    assert leaks(bnn_run.parent, text, raw, hexs) == []         # the run folder and its logs
     # the search finds a key where one is written, in the ways a run writes files
     bad = tmp_path / "bad"
     bad.mkdir()
