@@ -1,21 +1,48 @@
 """Engine benchmark: Tile.mvm / Tile.outer_update vs torch.nn.Linear, same process.
 
 Run:  python bench/engine.py            (2 threads, batch 64, 256x256 and 1024x1024)
+      python bench/engine.py --sizes 2048 4096   (large tiles: update rng is streamed)
       python bench/engine.py --exact-rng  (exact per-read sampling instead of the pool)
+      python bench/engine.py --build 4096 --sizes  (only: Tile build time and peak memory)
 
 Prints median-time ratios (lower is better). Targets (issue #3): noisy mvm <= 3x nn.Linear
 forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear training step
-(forward + backward + SGD step).
+(forward + backward + SGD step). Where n^2 > MAX_POOL / 2 the update's stochastic-rounding
+draw is streamed from pool windows; ``exact-rng upd/step`` is the same update with that
+draw sampled exactly (``RandomSource.stream = False``, the behaviour before streaming),
+timed alternately with the streamed one. ``rng ms``: the n x n uniform draw alone from a
+pooled source, against ``exact rng ms``, drawn exactly into fresh memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import statistics
+import threading
+import time
+from typing import Self
 
 import torch
 from _timing import median_time
 
 import snnx.hw as hw
+from snnx.hw.rng import MAX_POOL, RandomSource
+
+
+def paired_times(fn, rng: RandomSource, repeats: int) -> tuple[float, float]:
+    """Medians of ``fn`` with streamed and with exactly drawn large requests, alternating
+    call by call so that both see the same machine load."""
+    a, b = [], []
+    for r in range(repeats + 2):
+        for stream, out in ((True, a), (False, b)):
+            rng.stream = stream
+            t0 = time.perf_counter()
+            fn()
+            if r >= 2:  # two warm-up rounds
+                out.append(time.perf_counter() - t0)
+    rng.stream = True
+    return statistics.median(a), statistics.median(b)
 
 
 def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
@@ -41,10 +68,75 @@ def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
     t_mvm = median_time(lambda: tile.mvm(x), repeats)
     t_mvm_t = median_time(lambda: tile.mvm_t(d), repeats)
     t_upd = median_time(lambda: tile.outer_update(x, d, 1e-3), repeats)
-    return {"n": n, "linear_us": t_lin * 1e6, "train_step_us": t_step * 1e6,
+    t_upd_x = t_upd
+    if n * n > MAX_POOL // 2:  # streamed vs exactly drawn stochastic rounding, interleaved
+        t_upd, t_upd_x = paired_times(lambda: tile.outer_update(x, d, 1e-3), tile.rng,
+                                      repeats)
+    # the update's stochastic-rounding draw alone: this pool (streamed beyond MAX_POOL / 2)
+    # vs exact sampling into fresh memory
+    src, exact = RandomSource(3, pool_size=pool), RandomSource(3, pool_size=None)
+    t_u = median_time(lambda: src.uniform(n, n), repeats)
+    t_ux = median_time(lambda: exact.uniform(n, n), repeats)
+    return {"rng_ms": t_u * 1e3, "rng_exact_ms": t_ux * 1e3,
+            "update_ratio_exact": t_upd_x / t_step,"n": n, "linear_us": t_lin * 1e6, "train_step_us": t_step * 1e6,
             "mvm_us": t_mvm * 1e6, "mvm_t_us": t_mvm_t * 1e6, "update_us": t_upd * 1e6,
             "mvm_ratio": t_mvm / t_lin, "mvm_t_ratio": t_mvm_t / t_lin,
             "update_ratio": t_upd / t_step}
+
+
+class PeakRSS:
+    """Context manager: peak resident set size (bytes) above the size on entry (Linux)."""
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    def _poll(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.rss())
+            self._done.wait(0.0005)
+
+    def __enter__(self) -> Self:
+        gc.collect()
+        self.base = self.peak = self.rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+        self.delta = self.peak - self.base
+
+
+def bench_build(n: int, repeats: int) -> None:
+    """Tile build (programming) time and peak memory, write-verify vs one-shot."""
+    W = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
+    cells = 2 * n * n
+    print(f"\nTile({n}x{n}, rram_generic) build, median of {repeats}; peak memory above the "
+          f"resident size before the build ({cells / 1e6:.1f} M cells)")
+    print(f"{'scheme':>9} {'build s':>8} {'peak MB':>8} {'B/cell':>7} {'pulses/cell':>12} "
+          f"{'reads/cell':>11}")
+    res = {}
+    for scheme in ("one_shot", "verify"):
+        cfg = hw.load("rram_generic", **{"programming.scheme": scheme})
+        ts, peaks = [], []
+        for _ in range(repeats):
+            with PeakRSS() as p:
+                t0 = time.perf_counter()
+                tile = hw.Tile(W, cfg, seed=1)
+                ts.append(time.perf_counter() - t0)
+            peaks.append(p.delta)
+            counts = dict(tile.ledger.counts)
+            del tile
+        t, m = sorted(ts)[len(ts) // 2], max(peaks)
+        res[scheme] = t
+        print(f"{scheme:>9} {t:>8.2f} {m / 2**20:>8.0f} {m / cells:>7.1f} "
+              f"{counts.get('pulse', 0) / cells:>12.3f} {counts.get('verify_read', 0) / cells:>11.3f}")
+    print(f"verify / one_shot build time: {res['verify'] / res['one_shot']:.2f}")
 
 
 def main() -> None:
@@ -52,20 +144,33 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=50)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[256, 1024],
+                    help="mvm/update sizes (2048, 4096 also work; none: skip)")
     ap.add_argument("--exact-rng", action="store_true", help="no random-number pool")
+    ap.add_argument("--build", type=int, nargs="*", default=[], metavar="N",
+                    help="also time Tile(N x N) builds and their peak memory")
+    ap.add_argument("--build-repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pool = None if args.exact_rng else 1 << 20
+    if args.build:
+        print(f"torch {torch.__version__}, threads {args.threads}")
+    for n in args.build:  # first, while the process is small
+        bench_build(n, args.build_repeats)
+    if not args.sizes:
+        return
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch}, "
           f"hw rram_generic, rng {'exact' if args.exact_rng else 'pool'}")
     print(f"{'size':>6} {'Linear us':>10} {'mvm us':>9} {'mvm/Lin':>8} {'mvm_t/Lin':>9} "
-          f"{'step us':>9} {'update us':>10} {'upd/step':>8}")
-    for n in args.sizes:
-        r = bench(n, args.batch, args.repeats, pool)
+          f"{'step us':>9} {'update us':>10} {'upd/step':>8} {'exact-rng upd/step':>18} "
+          f"{'rng ms':>7} {'exact rng ms':>12}")
+    for n in args.sizes:  # fewer repeats for the big sizes (a 4096^2 update takes ~0.5 s)
+        reps = args.repeats if n <= 1024 else max(5, args.repeats * 1024 // (4 * n))
+        r = bench(n, args.batch, reps, pool)
         print(f"{n:>6} {r['linear_us']:>10.1f} {r['mvm_us']:>9.1f} {r['mvm_ratio']:>8.2f} "
               f"{r['mvm_t_ratio']:>9.2f} {r['train_step_us']:>9.1f} {r['update_us']:>10.1f} "
-              f"{r['update_ratio']:>8.2f}")
+              f"{r['update_ratio']:>8.2f} {r['update_ratio_exact']:>18.2f} {r['rng_ms']:>7.2f} "
+              f"{r['rng_exact_ms']:>12.2f}")
 
 
 if __name__ == "__main__":

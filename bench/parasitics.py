@@ -14,15 +14,25 @@ Prints, measured in this process on 2 threads:
      program + exact solve, and tile.mvm with exact parasitics vs nn.Linear, for the
      ``ideal`` preset (ideal converters, no noise) and ``rram_generic`` (8-bit DAC/ADC, read
      noise, write-verify), each against the same tile without parasitics.
+  5. G_eff after every on-line update (snnx.hw.parasitics.ExactArraySolve): a 256 x 256
+     rram_generic tile (no wires) takes outer_updates (batch 64, x ~ U[0, 1], d ~ 0.01 N(0, 1),
+     lr 1e-3, as bench/engine.py); for each, the cells that changed on each side are fed to
+     one ExactArraySolve per side (r = 2.5 ohm). Prints the typical k and, for both sides,
+     ms per exact update (cost model on: it re-solves fully when that is cheaper), per
+     linearised update (exact=False, Jacobian at the first solve) and per full re-solve,
+     each also as a multiple of the outer_update itself, with the max relative error
+     against the full re-solve; then ms per exact incremental update forced for k = 1 ..
+     256 new cells on one array.
 Arrays are random 50 %-dense binary G (100 / 2 uS), inputs x ~ U[0, 1], V = 0.2 V * x.
 
-Run: /work/venv/bin/python bench/parasitics.py [--skip-solver]
+Run: /work/venv/bin/python bench/parasitics.py [--skip-solver] [--incremental]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import torch
 from _timing import median_time
@@ -141,20 +151,89 @@ def tile_read(gen: torch.Generator) -> None:
               f"{m_no / m_lin:>12.2f}")
 
 
+def incremental(gen: torch.Generator, updates: int = 6) -> None:
+    n, r = 256, 2.5
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(n, n, bias=False)
+    x = torch.rand(64, n, generator=gen)
+    d = torch.randn(64, n, generator=gen) * 0.01
+    tile = hw.Tile(lin.weight.detach().clone(), hw.load("rram_generic"), seed=1)
+    t_upd = median_time(lambda: tile.outer_update(x, d, 1e-3), 20, warmup=3)
+    G = tile.conductances.double()
+    t_build = time.perf_counter()
+    exact = [pr.ExactArraySolve(G[s], r, r) for s in (0, 1)]
+    t_build = (time.perf_counter() - t_build) / 2
+    t_jac = time.perf_counter()
+    linear = [pr.ExactArraySolve(G[s], r, r, jacobian=True) for s in (0, 1)]
+    t_jac = (time.perf_counter() - t_jac) / 2
+    print(f"\nexact after every update, {n} x {n} rram_generic tile, r_row = r_col = {r} ohm; "
+          f"{torch.get_num_threads()} threads, 1-min load {os.getloadavg()[0]:.1f}")
+    print(f"outer_update without wires: {t_upd * 1e3:.2f} ms (median of 20); one array's "
+          f"ExactArraySolve: {t_build:.2f} s, with jacobian=True {t_jac:.2f} s")
+    print("per update, both sides: exact incremental (cost model on: 'full' = it re-solved), "
+          "linearised (exact=False), full re-solve; errors: max |G_eff - exact| / max G_eff")
+    print(f"{'update':>7} {'k (G+, G-)':>12} {'mode':>10} {'exact ms':>9} {'x upd':>6} "
+          f"{'error':>8} {'linear ms':>10} {'x upd':>6} {'error':>8} {'full ms':>8} {'x upd':>6}")
+    for u in range(updates):
+        G0 = tile.conductances.double().clone()
+        tile.outer_update(x, d, 1e-3)
+        G1 = tile.conductances.double()
+        ks, modes, t_ex, t_lin, t_full, e_ex, e_lin = [], [], 0.0, 0.0, 0.0, 0.0, 0.0
+        for s in (0, 1):
+            idx = torch.nonzero((G1[s] != G0[s]).view(-1)).squeeze(1)
+            ks.append(idx.numel())
+            t0 = time.perf_counter()
+            got = exact[s].update(idx, G1[s].view(-1)[idx])
+            t_ex += time.perf_counter() - t0
+            modes.append(exact[s].last_mode[:4])
+            t0 = time.perf_counter()
+            approx = linear[s].update(idx, G1[s].view(-1)[idx], exact=False)
+            t_lin += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ref = pr.effective_conductance(G1[s], r, r)
+            t_full += time.perf_counter() - t0
+            scale = float(ref.abs().max())
+            e_ex = max(e_ex, float((got - ref).abs().max()) / scale)
+            e_lin = max(e_lin, float((approx - ref).abs().max()) / scale)
+        print(f"{u:>7} {tuple(ks)!s:>12} {'/'.join(modes):>10} {t_ex * 1e3:>9.0f} "
+              f"{t_ex / t_upd:>6.0f} {e_ex:>8.1e} {t_lin * 1e3:>10.2f} {t_lin / t_upd:>6.1f} "
+              f"{e_lin:>8.1e} {t_full * 1e3:>8.0f} {t_full / t_upd:>6.0f}")
+    print("forced incremental update of one array (auto_full off) vs its full re-solve:")
+    G = tile.conductances[0].double().clone()
+    t_full = median_time(lambda: pr.effective_conductance(G, r, r), 3, warmup=1)
+    one = pr.ExactArraySolve(G, r, r, max_rank=10 ** 6, auto_full=False)
+    for k in (1, 4, 16, 64, 256):
+        idx = torch.randperm(n * n, generator=gen)[:k]
+        G.view(-1)[idx] = G.view(-1)[idx] * 0.9 + 1e-6
+        t0 = time.perf_counter()
+        got = one.update(idx, G.view(-1)[idx])
+        dt = time.perf_counter() - t0
+        ref = pr.effective_conductance(G, r, r)
+        print(f"  k = {k:>3} new cells (|S| = {one._S.numel():>3}): {dt * 1e3:7.1f} ms = "
+              f"{dt / t_full:5.2f} x full re-solve ({t_full * 1e3:.0f} ms) = {dt / t_upd:6.0f} x "
+              f"outer_update; max rel err {float((got - ref).abs().max() / ref.abs().max()):.1e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-solver", action="store_true",
-                    help="only sections 3 and 4 (refresh policy, reads through the Tile)")
+                    help="only sections 3 to 5 (refresh policy, reads through the Tile, "
+                         "incremental exact)")
+    ap.add_argument("--incremental", action="store_true", help="only section 5")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (the solver's small solves suffer on shared cores)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
+    if args.incremental:
+        incremental(gen)
+        return
     if not args.skip_solver:
         speed(gen)
         accuracy(gen)
     refresh_policy(gen)
     tile_read(gen)
+    incremental(gen)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,14 @@ reads per cell, and energy:
 
     E = pulses * e_pulse + verify_reads * (V_read^2 * G_mid * t_read + adc_fom * 2^adc_bits)
 
-(the ledger's convention, snnx.hw.tile_cost), plus ``E_width``, which charges every pulse in
-proportion to its width (summed nominal pulses * e_pulse). Ratios are against plain
+(one pulse = one e_pulse), plus ``E_width``, which charges every pulse in proportion to its
+width (summed nominal pulses * e_pulse) -- the ledger's convention since VIPI is a
+programming scheme (``programming.scheme: vipi``; snnx.hw.cost). Ratios are against plain
 program-and-verify measured in the same process.
+
+A second table programs one weight matrix onto a Tile with each registered scheme and reads
+every number from the tile's CostLedger (pulses, verify reads, energy, latency), so what the
+engine books is what the first table computes.
 
 Schemes: one-shot; program-and-verify (preset: tolerance 0.5 step, 8 rounds);
 program-and-verify with VIPI's dead zone (0.225 step = 1.5 %) and VIPI's budget (100 rounds);
@@ -36,7 +41,8 @@ import snnx.hw as hw
 from snnx.hw import device as dev
 from snnx.hw.programming.one_shot import program_one_shot
 from snnx.hw.programming.verify import program_verify
-from snnx.hw.vipi import VIPIParams, program_vipi
+from snnx.hw.programming.vipi import Params as VIPIParams
+from snnx.hw.programming.vipi import program_vipi
 
 HALF_LEVEL = 1 / 30
 
@@ -162,9 +168,33 @@ def main() -> None:
               f"{x.iterations:5d} {x.pulses / n:6.2f} {x.equiv / n:6.2f} {x.reads / n:6.2f} "
               f"{en * 1e9:7.1f} {ew * 1e9:7.1f} {en / e_base:6.2f} "
               f"{float(e.mean()) / err_base:7.2f} {x.ms:6.0f}")
+    tile_table(args.seed, args.size)
     if args.out:
         plot(res, target, ok, r, n, args.out)
         print(f"figure: {args.out}")
+
+
+def tile_table(seed: int, size: int) -> None:
+    """Each scheme through a Tile (the registry and the ledger), one (size x size) matrix."""
+    W = torch.randn(size, size, generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+    print(f"\nthrough hw.Tile: {size}x{size} weights (2 x {size}^2 cells), rram_generic, "
+          f"numbers from the ledger")
+    print(f"{'scheme':22} {'pulses/c':>8} {'verify/c':>8} {'E (nJ)':>8} {'t (us)':>8} "
+          f"{'mean err %':>10} {'conv %':>7}")
+    for name, extra in (("one_shot", {}), ("verify", {}), ("vipi", {}),
+                        ("vipi (reset start)", {"programming.vipi.start": "reset"})):
+        cfg = hw.load("rram_generic", **{"programming.scheme": name.split()[0], **extra})
+        tile = hw.Tile(W, cfg, seed=seed)
+        led, st = tile.ledger, tile.last_program
+        n = tile.conductances.numel()
+        ok = ~(tile.faults[0] | tile.faults[1])
+        tgt = tile.layout.to_phys(tile.layout.targets(W))
+        err = ((tile.conductances - tgt) / dev.g_range(cfg)).abs()[ok]
+        conv = "-" if st.converged is None else f"{100 * float(st.converged[ok].double().mean()):.2f}"
+        print(f"{name:22} {led.counts['pulse'] / n:8.2f} {led.counts.get('verify_read', 0) / n:8.2f} "
+              f"{led.energy_j * 1e9:8.1f} {led.latency_s * 1e6:8.1f} {100 * float(err.mean()):10.3f} "
+              f"{conv:>7}")
 
 
 def plot(res, target, ok, r, n, out) -> None:

@@ -2,7 +2,8 @@
 
 Every user error (bad recipe, bad override, unknown preset, unreadable file) prints ONE line
 ``snnx: error: <key.path>: <what is wrong>`` to stderr and exits with status 2, without a
-traceback. Commands are modules (``HELP``, ``add_args(parser)``, ``run(args) -> int``),
+traceback. A closed output pipe (``snnx recipes list | head -1``) ends the command quietly
+with status 141, as a program killed by SIGPIPE. Commands are modules (``HELP``, ``add_args(parser)``, ``run(args) -> int``),
 registered in :data:`COMMANDS` by explicit import; a new command is one module plus one line.
 
 Examples::
@@ -19,8 +20,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, cim, compare, data, evaluate, hw, nf, recipes, train
-from snnx.cli.common import EXIT_USAGE, Parser
+from snnx.cli import adapt, cim, compare, data, evaluate, hw, nf, recipes, stream, train
+from snnx.cli.common import EXIT_PIPE, EXIT_USAGE, Parser, quiet_stdout
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
 
@@ -29,6 +30,7 @@ COMMANDS = Registry("command", {
     "train": (train, train.HELP),
     "eval": (evaluate, evaluate.HELP),
     "compare": (compare, compare.HELP),
+    "stream": (stream, stream.HELP),
     "nf": (nf, nf.HELP),
     "cim": (cim, cim.HELP),
     "hw": (hw, hw.HELP),
@@ -58,10 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s")
     try:
-        return COMMANDS[args.command].run(args) or 0
+        code = COMMANDS[args.command].run(args) or 0
+        sys.stdout.flush()
+        return code
     except SnnxError as e:
         print(f"snnx: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        quiet_stdout()
+        return EXIT_PIPE
     except KeyboardInterrupt:  # pragma: no cover
         print("snnx: interrupted", file=sys.stderr)
         return 130

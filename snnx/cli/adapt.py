@@ -42,6 +42,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def new_run(args: argparse.Namespace):
     """A fresh Run from ``--recipe``/``--set``; None after ``--print-config`` printed it."""
+    from snnx.cli.common import parse_sets
+    from snnx.pipeline.folder import run_label
     from snnx.pipeline.recipe_files import load_recipe
     from snnx.pipeline.run import Run
 
@@ -53,7 +55,7 @@ def new_run(args: argparse.Namespace):
         print(recipe.to_yaml(), end="")
         return None
     set_threads(args.threads)
-    return Run(recipe, out=args.out)
+    return Run(recipe, out=args.out, label=run_label(parse_sets(args.set)))
 
 
 def print_summary(report: dict) -> None:

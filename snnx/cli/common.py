@@ -7,10 +7,24 @@ A command is a module with ``HELP`` (one line), ``add_args(parser)`` and ``run(a
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from snnx.errors import SnnxError
 
 EXIT_USAGE = 2
+EXIT_PIPE = 141
+"""Exit status after the reader of our output went away (128 + SIGPIPE, as the shell)."""
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush after a broken pipe
+    prints nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
 
 
 class Parser(argparse.ArgumentParser):

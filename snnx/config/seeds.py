@@ -29,10 +29,14 @@ OFFSETS: dict[str, int] = {
     # run phases
     "loop.passes": 15,        # numpy: per-pass order and learn mask of the on-line loop
     "pretrain.order": 17,     # minibatch order of off-chip pretraining
+    "pretrain.noise": 20,     # noise-aware training: the per-cell read-noise draws
+    "pretrain.aware_order": 21,  # minibatch order of the hardware-aware epochs
+    "finetune": 400,          # the fine-tuning rule (DFA feedback ...): seed + 400
+    "finetune.order": 19,     # minibatch order of chip-in-the-loop fine-tuning
     "transforms": 0,          # transform i: base + i
-    "encrypt.puf": 400,       # the chip's simulated PUF (manufacture): transform seed + 400
-    "encrypt.other_chip": 401,  # another chip's PUF, for the wrong-key figure
-    "reprogram.stucking": 410,  # bit-stucking draws of the reprogram transform
+    "encrypt.puf": 600,       # the chip's simulated PUF (manufacture): transform seed + 600
+    "encrypt.other_chip": 601,  # another chip's PUF, for the wrong-key figure
+    "reprogram.stucking": 610,  # bit-stucking draws of the reprogram transform
     # on-line rules: rule.<name>; rules without a line use "rule"
     "rule.dfa": 100,
     "rule.logsgd": 200,

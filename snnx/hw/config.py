@@ -10,6 +10,7 @@ A hardware model groups its knobs by concern::
       parasitics   wire resistance model (DESIGN.md contract 2)
       programming  programming.scheme (snnx.hw.programming) with its parameters beside it
       noise        programming error; noise.read: the read-noise models (snnx.hw.noise)
+      drift        conductance change with the time since writing (snnx.hw.drift)
       cost         per-operation energy, latency and area (CostLedger)
 
 Presets are YAML files in ``hw_models/`` (:mod:`snnx.hw.presets`); every number there names
@@ -31,6 +32,7 @@ from snnx.config.overrides import merge
 from snnx.config.schema import KW, blocks, build, choice, chosen, plugins, spec, to_dict
 from snnx.errors import ConfigError
 from snnx.hw.devices import DEVICES
+from snnx.hw.drift import DRIFT
 from snnx.hw.noise import NOISE
 from snnx.hw.programming import PROGRAMMING
 
@@ -196,6 +198,8 @@ class HWConfig:
     parasitics: ParasiticsConfig = spec(factory=ParasiticsConfig)
     programming: ProgrammingConfig = spec(factory=ProgrammingConfig)
     noise: NoiseConfig = spec(factory=NoiseConfig)
+    drift: Mapping[str, Any] = plugins(DRIFT, doc="drift models by name (snnx.hw.drift), each "
+                                                  "with its parameters; empty = no drift")
     cost: CostConfig = spec(factory=CostConfig)
 
     def replace(self, **overrides: Any) -> "HWConfig":
@@ -225,7 +229,7 @@ class HWConfig:
                 and DEVICES.get(d.model).is_ideal(self.device_params)
                 and p.dac_bits is None and p.adc_bits is None and p.weight_bits is None
                 and not p.input_bit_serial and self.parasitics.model == "none"
-                and self.noise.prog_sigma == 0 and not self.noise.read)
+                and self.noise.prog_sigma == 0 and not self.noise.read and not self.drift)
 
 
 def from_dict(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> HWConfig:

@@ -15,7 +15,8 @@ Model (METHODS.md 0.6, numbers from the preset's ``cost`` block):
 * Update: ``e_pulse`` per pulse; row-parallel writing, so the latency of an array is the sum
   over its rows of the largest pulse count in the row (arrays in parallel: the max);
   computing the pulse counts costs ``B * in * out`` digital multiply-adds.
-* Programming: pulses as above; verify reads cost one cell read and one ADC conversion each.
+* Programming: pulses as above (a pulse of w nominal widths costs w ``e_pulse``: VIPI);
+  verify reads cost one cell read and one ADC conversion each.
 * Keyed periphery (encryption): ``e_gate`` per XOR / MUX operation (:meth:`TileCost.keyed`).
 Ideal converters (bits null) are costed as 8-bit ones.
 """
@@ -148,7 +149,8 @@ class TileCost:
             steps = self._blocked_max_rowsum(rs)
         else:  # scattered cells (refresh, digital update): pessimistically sequential
             steps = float(rs.sum())
-        self.ledger.add("pulse", stats.pulses, stats.pulses * c.e_pulse, steps * c.t_pulse)
+        units = stats.pulses if stats.pulse_equivalents is None else stats.pulse_equivalents
+        self.ledger.add("pulse", stats.pulses, units * c.e_pulse, steps * c.t_pulse)
         self.ledger.add("cells_written", stats.cells_written)
         if stats.verify_reads:
             g_mid = 0.5 * (hw.device.g_min + hw.device.g_max)

@@ -61,6 +61,13 @@ segment ends in virtual ground, so :math:`G_\mathrm{eff}^\top = A`. Cost
 r_col swapped), so the dense blocks are min(M, N) wide. On two cores (Xeon, AVX-512, MKL)
 256 x 256 takes 0.24 s and 512 x 512 about 3 s, both LAPACK-bound.
 
+Incremental exact. ``ExactArraySolve`` (:mod:`snnx.hw.parasitics_exact`, also reachable
+here) keeps what one exact solve leaves behind (the block LU factors of the sweep) and
+updates G_eff exactly after a few cells change, by a low-rank (Woodbury) correction on the
+changed cells; it re-solves fully when that is cheaper, which at 256 x 256 is the case
+from ~N new cells on. Optionally it also keeps the exact Jacobian for cheap first-order
+updates.
+
 Limitations: linear (ohmic) cells only; wire segments are uniform; the row recurrences
 overflow float64 only for absurd wires, sqrt(r_row * max G) * N > ~700.
 
@@ -83,6 +90,14 @@ import torch
 from snnx.errors import ConfigError, ShapeError
 
 __all__ = ["MODELS", "column_currents", "effective_conductance", "nonideality_factor"]
+
+
+def __getattr__(name: str):
+    # ExactArraySolve lives in its own module (it builds on the sweep below); import lazily
+    if name == "ExactArraySolve":
+        from snnx.hw.parasitics_exact import ExactArraySolve
+        return ExactArraySolve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 MODELS = ("none", "first_order", "exact")
 """Names accepted by the ``model`` argument."""
@@ -200,8 +215,14 @@ def _row_green(G: torch.Tensor, r_row: float) -> tuple[torch.Tensor, torch.Tenso
     return p.T, (q / q_m1).T
 
 
-def _sweep(G: torch.Tensor, r_row: float, r_col: float) -> torch.Tensor:
-    """Exact G_eff (M, N) by the Norton sweep over rows; dense blocks are N x N."""
+def _sweep(G: torch.Tensor, r_row: float, r_col: float, keep: bool = False,
+           keep_y: bool = False):
+    """Exact G_eff (M, N) by the Norton sweep over rows; dense blocks are N x N.
+
+    With ``keep`` also returns lists of the LU factors (column-major, as LAPACK wants them)
+    and pivots of every row's :math:`I + r_{col} S_i` and the row factors p, q (for
+    :class:`ExactArraySolve`), and with ``keep_y`` a list of every row's A before its solve
+    (N, i + 1): the block forward substitution of the row sources."""
     M, N = G.shape
     p, q = _row_green(G, r_row)
     # R_i = diag(G_i) - r_row (G_i q_i)_j (G_i q_i)_k min(t_j, t_k), t = p / q increasing,
@@ -212,15 +233,25 @@ def _sweep(G: torch.Tensor, r_row: float, r_col: float) -> torch.Tensor:
     eye = torch.eye(N, dtype=G.dtype, device=G.device)
     SA = torch.zeros(N, N + M, dtype=G.dtype, device=G.device)   # [S | A]; A grows by a column
     S = SA[:, :N]
+    lus, pivs, ys = [], [], []
     for i in range(M):
         S.addcmul_(torch.outer(x[i], a[i]), torch.minimum(t[i][:, None], t[i][None, :]),
                    value=-1.0)
         S.diagonal().add_(G[i])                        # S += R_i
         SA[:, N + i] = a[i]                            # A <- [A | a_i]
         lo = 0 if i < M - 1 else N                     # the last segment ends in ground: A only
-        SA[:, lo : N + i + 1] = torch.linalg.solve(torch.add(eye, S, alpha=r_col),
-                                                   SA[:, lo : N + i + 1])
-    return SA[:, N:].T.contiguous()
+        if keep_y:
+            ys.append(SA[:, N : N + i + 1].clone())
+        if keep:
+            lu, piv = torch.linalg.lu_factor(torch.add(eye, S, alpha=r_col))
+            lus.append(lu)
+            pivs.append(piv)
+            SA[:, lo : N + i + 1] = torch.linalg.lu_solve(lu, piv, SA[:, lo : N + i + 1])
+        else:
+            SA[:, lo : N + i + 1] = torch.linalg.solve(torch.add(eye, S, alpha=r_col),
+                                                       SA[:, lo : N + i + 1])
+    geff = SA[:, N:].T.contiguous()
+    return (geff, lus, pivs, p, q, ys) if keep else geff
 
 
 def _exact(G: torch.Tensor, r_row: float, r_col: float) -> torch.Tensor:

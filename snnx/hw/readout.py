@@ -225,6 +225,9 @@ def build(layout: Layout, Ge: torch.Tensor, transposed: bool) -> ReadCache:
     r = dev.g_range(hw)
     Wn = (Ge[0] - Ge[1]) / r
     S = read_noise(hw).pair(Ge[0] / r, Ge[1] / r)
+    shift = read_noise(hw).pair_shift(Ge[0] / r, Ge[1] / r)  # mean read offset (e.g. RTN)
+    if shift is not None:
+        Wn = Wn + shift
     if transposed:
         c = ReadCache(hw, Wn.t(), None if S is None else S.t(), Ge.sum(dim=(0, 1)),
                       hw.array.cols)

@@ -1,5 +1,7 @@
 """Synaptogen-like binary RRAM: log-normal LRS/HRS with cycle-to-cycle memory (VAR(p)) and
-device-to-device variation from a Gaussian mixture (METHODS.md section 5).
+device-to-device variation from a Gaussian mixture (METHODS.md section 5). The sampler; its
+parameters and its use as a tile's device model (``device.model: synaptogen``) are in
+:mod:`snnx.hw.devices.synaptogen`.
 
 Model (shapes: ``n`` cells, ``F = 4`` features per cell; all randomness from a generator):
 
@@ -55,108 +57,13 @@ import dataclasses
 import math
 
 import numpy as np
-import scipy.linalg
 import torch
 
-from snnx.config.schema import check_value as _check_meta, spec
-from snnx.errors import ConfigError, ShapeError
+from snnx.errors import ShapeError
+from snnx.hw.devices.synaptogen import F, FEATURES, Params  # noqa: F401 (re-exported)
 from snnx.hw.noise.thermal_shot import K_BOLTZMANN, Q_ELECTRON
 
-F = 4  # features per cycle
-FEATURES = ("log10_r_lrs", "log10_r_hrs", "v_set", "v_reset")
-_A1 = ((0.4, 0.1, 0.0, 0.0), (0.0, 0.4, 0.0, 0.0), (0.0, 0.0, 0.3, 0.0), (0.0, 0.0, 0.0, 0.3))
-_A2 = ((0.2, 0.0, 0.0, 0.0), (0.0, 0.2, 0.0, 0.0), (0.0, 0.0, 0.1, 0.0), (0.0, 0.0, 0.0, 0.1))
-_C = ((1.0, 0.3, 0.0, 0.0), (0.3, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, -0.2), (0.0, 0.0, -0.2, 1.0))
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SynaptogenParams:
-    """Parameters of :class:`SynaptogenDevice` (defaults and sources: module docstring)."""
-
-    c2c_sigma: tuple[float, ...] = spec((0.08, 0.18, 0.05, 0.05),
-                                        doc="cycle-to-cycle std of (log10 R_LRS, log10 R_HRS, "
-                                            "V_set, V_reset); HRS 0.18 [V], rest [R]")
-    var_a: tuple = spec((_A1, _A2), doc="VAR matrices A_1..A_p, each 4x4 [R]")
-    noise_corr: tuple = spec(_C, doc="4x4 correlation of the VAR innovations [R]")
-    gmm_weights: tuple[float, ...] = spec((0.48, 0.47, 0.04),
-                                          doc="mixture weights (normalised) [V]")
-    gmm_means: tuple = spec(((3.62, 4.95, -0.85, 0.95), (3.69, 4.82, -0.80, 1.00),
-                             (3.75, 4.45, -0.70, 1.10)), doc="per-component feature means [R]")
-    gmm_stds: tuple = spec(((0.03, 0.04, 0.04, 0.04),) * 3,
-                           doc="per-component d2d std of the feature means [R]")
-    v_read: float = spec(0.2, lo=0, lo_open=True, hi=5, doc="V, read voltage V0 [V]")
-    iv_lrs: tuple[float, ...] = spec((0.0, 0.3), doc="LRS I-V shape a_1, a_2 ... (1/V^k) [R]")
-    iv_hrs: tuple[float, ...] = spec((0.1, 1.5), doc="HRS I-V shape a_1, a_2 ... (1/V^k) [R]")
-    temperature: float = spec(300.0, lo=0, lo_open=True, doc="K, for thermal noise")
-    bandwidth: float = spec(1e8, lo=0, doc="Hz, read bandwidth BW [R]")
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_meta(getattr(self, f.name), f.metadata, f"synaptogen.{f.name}")
-        _matrix(self.c2c_sigma, (F,), "c2c_sigma", positive=True)
-        a = _matrix(self.var_a, (None, F, F), "var_a")
-        if a.shape[0] < 1:
-            raise ConfigError("synaptogen.var_a: needs at least one matrix (p >= 1)")
-        c = _matrix(self.noise_corr, (F, F), "noise_corr")
-        if not np.allclose(c, c.T) or np.linalg.eigvalsh(c).min() <= 0:
-            raise ConfigError("synaptogen.noise_corr: must be symmetric positive definite")
-        rho = np.abs(np.linalg.eigvals(_companion(a))).max()
-        if rho >= 1:
-            raise ConfigError(f"synaptogen.var_a: VAR is not stable (spectral radius "
-                              f"{rho:.3f} >= 1)")
-        w = _matrix(self.gmm_weights, (None,), "gmm_weights", positive=True)
-        _matrix(self.gmm_means, (w.size, F), "gmm_means")
-        _matrix(self.gmm_stds, (w.size, F), "gmm_stds", positive=True)
-
-    @property
-    def order(self) -> int:
-        """VAR order p."""
-        return len(self.var_a)
-
-    def weights(self) -> np.ndarray:
-        """Normalised mixture weights (K,)."""
-        w = np.asarray(self.gmm_weights, dtype=np.float64)
-        return w / w.sum()
-
-    def stationary(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stationary moments of the raw VAR state.
-
-        Returns:
-            (Gamma, Gamma_0, lag1): covariance of the stacked history
-            ``(x_t, ..., x_{t-p+1})`` (4p, 4p), ``Cov(x_t)`` (4, 4) and the lag-1
-            autocorrelation ``Cov(x_{t+1}, x_t)_ii / Cov(x_t)_ii`` of each feature (4,).
-        """
-        a = np.asarray(self.var_a, dtype=np.float64)
-        comp = _companion(a)
-        q = np.zeros_like(comp)
-        q[:F, :F] = np.asarray(self.noise_corr, dtype=np.float64)
-        gam = scipy.linalg.solve_discrete_lyapunov(comp, q)
-        gam = 0.5 * (gam + gam.T)
-        g0 = gam[:F, :F]
-        g1 = (comp @ gam)[:F, :F]
-        return gam, g0, np.diag(g1) / np.diag(g0)
-
-
-def _matrix(v, shape, name, positive=False) -> np.ndarray:
-    try:
-        a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"synaptogen.{name}: expected a numeric array") from None
-    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
-        want = "x".join("p" if s is None else str(s) for s in shape)
-        raise ConfigError(f"synaptogen.{name}: expected shape {want}, got {a.shape}")
-    if not np.isfinite(a).all() or (positive and (a <= 0).any()):
-        raise ConfigError(f"synaptogen.{name}: values must be finite"
-                          + (" and > 0" if positive else ""))
-    return a
-
-
-def _companion(a: np.ndarray) -> np.ndarray:
-    p = a.shape[0]
-    comp = np.zeros((F * p, F * p))
-    comp[:F, :] = np.concatenate(list(a), axis=1)
-    comp[F:, :-F] = np.eye(F * (p - 1))
-    return comp
+SynaptogenParams = Params  #: the parameters (defined with the device model, one definition)
 
 
 @dataclasses.dataclass

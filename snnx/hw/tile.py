@@ -9,6 +9,7 @@ nothing else::
     g = tile.mvm_t(d)                  # d (B, out) -> g (B, in)   transposed read
     tile.outer_update(x, d, lr)        # W <- W - lr d^T x as device pulses
     tile.program(W); tile.read_weight(); tile.ledger; tile.state_dict()
+    tile.set_time(t)                   # reads now see the cells t s after first programming
 
 Physical model (METHODS.md section 0):
 
@@ -49,15 +50,15 @@ import torch
 from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
-from snnx.hw import readout, update
+from snnx.hw import readout, tile_state, update
+from snnx.hw.cellstate import CellState
 from snnx.hw.checks import as_matrix as _as_matrix
 from snnx.hw.config import HWConfig
 from snnx.hw.cost import TileCost
 from snnx.hw.layout import Layout
-from snnx.hw.periphery_key import check_key_state, key_state
 from snnx.hw.ledger import CostLedger
 from snnx.hw.presets import load
-from snnx.hw.programming import ProgramStats, program
+from snnx.hw.programming import ProgramStats, program, verify_readback
 from snnx.hw.rng import RandomSource
 from snnx.config.seeds import derive
 
@@ -112,6 +113,11 @@ class Tile:
         shape = self.layout.cell_shape
         self.faults = dev.sample_faults(shape, self.hw, self.gen, self.device)
         self.gain = dev.sample_variation(shape, self.hw, self.gen, self.device, self.dtype)
+        #: device state and age of every cell (snnx.hw.cellstate); inactive for most models
+        self.cells = CellState(self.hw, dev.cell_model(self.hw), shape, self.gen, self.device,
+                               self.dtype)
+        self.last_program: ProgramStats | None = None  #: stats of the last full programming
+        self._view: torch.Tensor | None = None
         self._G = torch.full(shape, self.hw.device.g_min, dtype=self.dtype, device=self.device)
         self.n_updates = 0
         self._fwd: readout.ReadCache | None = None
@@ -151,7 +157,8 @@ class Tile:
 
         Sets the weight scale ``w_max = w_headroom * max|W|`` (kept by later updates).
         Programming error persists until the next write; faults and device-to-device
-        variation are properties of the physical cells and never change.
+        variation are properties of the physical cells and never change. The write happens
+        at the tile's clock time (:meth:`set_time`): drift starts over for every cell.
         """
         W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
         if W.shape[0] != self.out_features:
@@ -177,10 +184,31 @@ class Tile:
             full = self._G.clone()
             full[mask] = G
             G = full
-        self._G = G
+        G_old, self._G = self._G, G
+        self.cells.after_write(G_old, G, mask, self.gen)
         self._invalidate()
         self.cost.program(stats)
+        if mask is None:
+            self.last_program = stats
         return stats
+
+    def reprogram(self, W: torch.Tensor, threshold: float) -> int:
+        """Selective re-programming: verify-read every cell (one booked read each) and
+        re-write, with the configured scheme, only cells whose read-back differs from their
+        target for W by more than ``threshold`` (fraction of g_max - g_min). Keeps the
+        weight scale (W is clipped to +-w_max). Returns the number of cells re-written."""
+        W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
+        if W.shape[0] != self.out_features:
+            raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
+        targets = self.layout.to_phys(self.layout.targets(W.clamp(-self.w_max, self.w_max)))
+        mask, stats = verify_readback(self._read_G(), targets, self.hw, self.gen, threshold)
+        self.cost.program(stats)
+        if bool(mask.any()):
+            self._write(targets, mask=mask)
+        return int(mask.sum())
+
+    set_time = tile_state.set_time
+    time = property(tile_state.clock, doc="The tile's clock in s (:meth:`set_time`).")
 
     def set_mapping(self, row_perm: torch.Tensor | None = None,
                     col_perm: torch.Tensor | None = None, *,
@@ -202,26 +230,35 @@ class Tile:
         self.program(W)
 
     def read_weight(self) -> torch.Tensor:
-        """The weights the tile computes with now (out, in), in logical units (no read noise,
-        no parasitics): the cells' ``layout.weights``, un-scrambled by ``layout.key``."""
-        W, k = self.layout.weights(self._G), self.layout.key
+        """The weights the tile computes with now (out, in), logical units (device state, drift
+        at the tile's clock; no read noise, no parasitics; a periphery ``layout.key`` undone)."""
+        W, k = self.layout.weights(self._read_G()), self.layout.key
         return W if k is None else k.scramble(W)
 
     # ================================================================== cached read model
     def _invalidate(self) -> None:
+        self._view = None
         self._fwd = None
         self._bwd = None
         self._patches = 0
         self._geff = None
 
+    def _read_G(self) -> torch.Tensor:
+        """The conductances the cells have now (device state, drift at the clock), S."""
+        if not self.cells.active:
+            return self._G
+        if self._view is None:
+            self._view = self.cells.view(self._G)
+        return self._view
+
     def _effective(self) -> torch.Tensor:
         """Conductances seen by a read (2, in, n_cols), physical order: G itself without
         wire resistance, else G_eff per physical array (shared by mvm and mvm_t)."""
         if self.hw.parasitics.model == "none":
-            return self._G
+            return self._read_G()
         if self._geff is None:
-            self._geff, self._pr_anchor = readout.effective(self.hw, self._G, self._pr_anchor,
-                                                            self.n_updates)
+            self._geff, self._pr_anchor = readout.effective(self.hw, self._read_G(),
+                                                            self._pr_anchor, self.n_updates)
         return self._geff
 
     def _cache_for(self, transposed: bool) -> readout.ReadCache:
@@ -251,12 +288,11 @@ class Tile:
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
-        x = x if (k := self.layout.key) is None else k.drive(x)  # XOR at the row drivers
-        y, e_cell, V = readout.forward(self._cache_for(False), self.layout, self.encode(x, "x"),
-                                       self.rng)
-        B = x.shape[0]
+        B, k = x.shape[0], self.layout.key  # a periphery key: XOR on the drive, MUX on the ADCs
+        y, e_cell, V = readout.forward(self._cache_for(False), self.layout,
+                                       self.encode(x if k is None else k.drive(x), "x"), self.rng)
         self.cost.read(B, V, e_cell, transposed=False)
-        y = y if k is None else self.cost.keyed(B, k, k.permute(y))  # MUX pairs
+        y = y if k is None else self.cost.keyed(B, k, k.permute(y))
         return y[0] if squeeze else y
 
     def mvm_t(self, d: torch.Tensor) -> torch.Tensor:
@@ -271,12 +307,11 @@ class Tile:
         """
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
-        d = d if (k := self.layout.key) is None else k.permute(d)  # MUX at the column drivers
-        g, e_cell, V = readout.transposed(self._cache_for(True), self.layout,
-                                          self.encode(d, "d"), self.rng)
-        B, S = d.shape[0], self.n_slices
+        B, S, k = d.shape[0], self.n_slices, self.layout.key  # a key: MUX drive, XOR on ADCs
+        g, e_cell, V = readout.transposed(self._cache_for(True), self.layout, self.encode(
+            d if k is None else k.permute(d), "d"), self.rng)
         self.cost.read(B, V * S, e_cell, transposed=True)
-        g = g if k is None else self.cost.keyed(B, k, k.drive(g))  # XOR after the ADCs
+        g = g if k is None else self.cost.keyed(B, k, k.drive(g))
         return g[0] if squeeze else g
 
     # ================================================================== update
@@ -308,7 +343,9 @@ class Tile:
             self.cost.digital(B * self.in_features * self.out_features)
             self.n_updates += 1
         elif dev.step_fraction(self.hw) is None:
-            self._G, touched = update.exact_update(self.layout, self._G, self.faults, x, d, lr)
+            base = self._read_G()  # updates act on what the cells hold now (drift included)
+            G_new, touched = update.exact_update(self.layout, base, self.faults, x, d, lr)
+            self._G = self.cells.rewrite(self._G, base, G_new, self.gen)
             self._invalidate()
             rows = touched.any(1).to(self.dtype).repeat(2)
             n = int(touched.sum())
@@ -317,12 +354,15 @@ class Tile:
             self.n_updates += 1
             self._refresh()  # every update: keeps continuous (ideal) tiles exact indefinitely
         else:
-            w = update.pulse_update(self.layout, self._G, self.gain, self.faults, self.rng,
+            base = self._G if not self.cells.drifts else self._read_G()
+            w = update.pulse_update(self.layout, base, self.gain, self.faults, self.rng,
                                     x, d, lr)
             if w.lin is None:
                 self.cost.update_sparse(None, None, 0.0, 0, B)
                 return
+            G_old = self._G.clone() if self.cells.active else None
             self._G.view(-1).index_copy_(0, w.lin, w.G_new)
+            self.cells.after_sparse_write(G_old, self._G, w.lin, self.gen)
             self._patch_caches(w)
             self.cost.update_sparse(w.row + w.side * self.in_features, w.pulses,
                                     float(w.pulses.sum()), w.cells, B)
@@ -335,6 +375,7 @@ class Tile:
         self._patches += 1
         caches = (self._fwd, self._bwd)
         if (self._patches >= update.REBUILD_EVERY or self._geff is not None  # G_eff is stale
+                or self.cells.active  # reads see a view of G, not G
                 or any(c is not None and not c.incremental_ok for c in caches)):
             self._invalidate()
             return
@@ -350,44 +391,8 @@ class Tile:
             self._write(*found)
 
     # ================================================================== state
-    def state_dict(self) -> dict:
-        """Conductances, faults, variation, mapping, scale, RNG, last parasitics solve and
-        ledger state."""
-        return {
-            "G": self._G.clone(), "w_max": self.w_max, "n_updates": self.n_updates,
-            "faults": None if self.faults is None else (self.faults[0].clone(),
-                                                        self.faults[1].clone()),
-            "gain": None if self.gain is None else self.gain.clone(),
-            "row_perm": self.row_perm, "col_perm": self.col_perm,
-            "pr_anchor": None if self._pr_anchor is None else {
-                k: v.clone() if isinstance(v, torch.Tensor) else v
-                for k, v in self._pr_anchor.items()},
-            "gen": self.gen.get_state(), "rng": self.rng.state_dict(),
-            "hw": self.hw.to_dict(), "shape": self.shape, "seed": self.seed,
-            "ledger": self.ledger.state_dict(), **key_state(self.layout.key),
-        }
-
-    def load_state_dict(self, state: dict, *, load_ledger: bool = True) -> None:
-        """Restore from :meth:`state_dict` (shapes must match)."""
-        if tuple(state["shape"]) != self.shape or tuple(state["G"].shape) != tuple(self._G.shape):
-            raise ShapeError(f"state: tile shape {tuple(state['shape'])} does not match "
-                             f"{self.shape}")
-        check_key_state(self.layout.key, state)
-        self._G = state["G"].to(self.device, self.dtype).clone()
-        self.layout.load_state_dict(state)
-        self.n_updates = int(state["n_updates"])
-        f = state["faults"]
-        self.faults = None if f is None else (f[0].to(self.device), f[1].to(self.device))
-        self.gain = None if state["gain"] is None else state["gain"].to(self.device, self.dtype)
-        a = state.get("pr_anchor")  # absent in older states: re-solve exactly
-        self._pr_anchor = None if a is None else {
-            "at": int(a["at"]), "exact": a["exact"].to(self.device, self.dtype).clone(),
-            "fo": None if a["fo"] is None else a["fo"].to(self.device, self.dtype).clone()}
-        self.gen.set_state(state["gen"])
-        self.rng.load_state_dict(state["rng"])
-        if load_ledger:
-            self.ledger.load_state_dict(state["ledger"])
-        self._invalidate()
+    state_dict = tile_state.state_dict
+    load_state_dict = tile_state.load_state_dict
 
     def __repr__(self) -> str:
         return (f"Tile({self.out_features}x{self.in_features}, hw={self.hw.name!r}, "

@@ -40,9 +40,10 @@ __getattr__ = lazy_exports(__name__, {
     "LogSGD": "snnx.learn.logsgd", "sgdr_reference": "snnx.learn.logsgd",
     "Rule": "snnx.learn.rule", "RuleBase": "snnx.learn.rule",
     "analog_layers": "snnx.learn.rule", "apply_updates": "snnx.learn.rule",
-    "output_error": "snnx.learn.rule",
+    "output_error": "snnx.learn.rule", "Preprocessing": "snnx.learn.preprocess",
+    "river_classifier": "snnx.learn.streaming",
 })
 
 __all__ = ["RULES", "make_rule", "Rule", "RuleBase", "BP", "DFA", "LogSGD", "OnlineAdapter",
            "AdapterStateError", "feedback_matrix", "sgdr_reference", "output_error",
-           "apply_updates", "analog_layers"]
+           "apply_updates", "analog_layers", "Preprocessing", "river_classifier"]

@@ -7,6 +7,12 @@ may come later, or never: :meth:`OnlineAdapter.learn` applies one rule step (BP,
 log-domain SGD, all on the tiles) to the most recent complete window, reusing its forward
 pass when no update happened since. Evaluation is progressive: predict first, learn second.
 
+Raw sensor samples: give ``preprocess`` (a :class:`~snnx.learn.preprocess.Preprocessing`,
+what :meth:`snnx.load_run(...).adapter() <snnx.pipeline.deployed.Deployed.adapter>` does)
+and every completed window is resampled, z-scored with the run's source statistics and
+shaped for the network before the forward pass; window, hop and channels then come from it.
+Without it the samples must already be scaled as the network was trained.
+
 Example (a plain Python loop; the caller needs neither torch nor numpy):
 
     >>> import snnx.hw as hw
@@ -31,6 +37,7 @@ import numpy as np
 import torch
 
 from snnx.errors import ShapeError, SnnxError
+from snnx.learn.preprocess import Preprocessing
 from snnx.learn.rule import Rule, analog_layers
 from snnx.nn.record import Adaptable
 
@@ -49,10 +56,13 @@ class OnlineAdapter:
             an MLP gets the window flattened to ``window * channels`` inputs).
         rule: a rule instance or a key of :data:`snnx.learn.RULES` (``bp``, ``dfa``,
             ``logsgd``).
-        window: samples per window.
-        hop: samples between consecutive windows (``1 <= hop``).
-        channels: values per sample.
+        window: samples per window (default: ``preprocess.window_in``, else 128).
+        hop: samples between consecutive windows, ``>= 1`` (default: ``preprocess.hop_in``,
+            else 64).
+        channels: values per sample (default: the preprocessing's channels, else 9).
         lr: learning rate; overrides the rule's when given.
+        preprocess: raw window -> model input (resampling, z-scoring, flattening); window,
+            hop and channels default to its own.
 
     Attributes:
         samples_seen: samples accepted since the last :meth:`reset`.
@@ -61,24 +71,39 @@ class OnlineAdapter:
         last_metrics: loss/accuracy of the last learn step (before its update), or None.
     """
 
-    def __init__(self, model: Adaptable, rule: Rule | str = "dfa", *, window: int = 128,
-                 hop: int = 64, channels: int = 9, lr: float | None = None) -> None:
+    def __init__(self, model: Adaptable, rule: Rule | str = "dfa", *, window: int | None = None,
+                 hop: int | None = None, channels: int | None = None, lr: float | None = None,
+                 preprocess: Preprocessing | None = None) -> None:
         from snnx.learn import RULES
 
+        self.preprocess = preprocess
+        if preprocess is not None:
+            given = {"window": (window, preprocess.window_in),
+                     "channels": (channels, preprocess.n_channels)}
+            for name, (value, own) in given.items():
+                if value is not None and int(value) != own:
+                    raise ValueError(f"{name}: {value} differs from the preprocessing's {own}")
+            window, channels = preprocess.window_in, preprocess.n_channels
+            hop = preprocess.hop_in if hop is None else hop
+        window = 128 if window is None else window
+        hop = 64 if hop is None else hop
+        channels = 9 if channels is None else channels
         if int(window) < 1 or int(hop) < 1 or int(channels) < 1:
             raise ValueError(f"window, hop, channels: must be >= 1, got {window}, {hop}, "
                              f"{channels}")
         self.window, self.hop, self.channels = int(window), int(hop), int(channels)
         layers = analog_layers(model)
+        seen = (self.window, self.channels) if preprocess is None else (
+            preprocess.model_window, preprocess.n_channels)
         if hasattr(model, "window"):
-            if (model.window, model.channels) != (self.window, self.channels):
+            if (model.window, model.channels) != seen:
                 raise ValueError(f"model expects windows of {model.window} x {model.channels}, "
-                                 f"adapter has {self.window} x {self.channels}")
+                                 f"adapter has {seen[0]} x {seen[1]}")
             self._flatten = False
         else:
-            if layers[0].in_features != self.window * self.channels:
+            if layers[0].in_features != seen[0] * seen[1]:
                 raise ValueError(f"model has {layers[0].in_features} inputs, a flattened "
-                                 f"window has {self.window * self.channels}")
+                                 f"window has {seen[0] * seen[1]}")
             self._flatten = True
         if isinstance(rule, str):
             rule = RULES.get(rule, "rule")() if lr is None else RULES.get(rule, "rule")(lr=lr)
@@ -137,7 +162,9 @@ class OnlineAdapter:
         if n < 0 or n % self.hop:
             return None
         win = np.concatenate([self._buf[self._pos:], self._buf[:self._pos]])
-        x = torch.from_numpy(win).to(self._dtype)
+        if self.preprocess is not None:
+            win = self.preprocess(win)
+        x = torch.from_numpy(np.ascontiguousarray(win)).to(self._dtype)
         x = x.reshape(1, -1) if self._flatten else x.unsqueeze(0)
         rec = self.model.record(x)
         self._last_x, self._last_rec = x, rec

@@ -36,14 +36,72 @@ def read_report(run_dir: str | os.PathLike) -> dict:
     return rep
 
 
+def _flat(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, Mapping):
+        return {prefix[:-1]: d}
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return out
+
+
+def _config(rep: Mapping[str, Any]) -> dict:
+    from snnx.config.yamlio import parse
+
+    path = Path(rep["run_dir"]) / "config.resolved.yaml"
+    try:
+        return _flat(parse(path.read_text(encoding="utf-8"), str(path)) or {})
+    except (OSError, SnnxError):
+        return {"adapt.rule": rep["rule"], "name": rep["recipe"], "seed": rep.get("seed")}
+
+
+def _choice_block(key: str, configs: Sequence[dict]) -> bool:
+    """``adapt.dfa.lr`` belongs to the choice ``adapt.rule: dfa`` (absent in a bp run)."""
+    parts = key.split(".")
+    if len(parts) < 3:
+        return False
+    prefix, block = parts[0] + ".", parts[1]
+    return any(k.startswith(prefix) and k.count(".") == 1 and v == block
+               for c in configs for k, v in c.items())
+
+
+def run_labels(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A label per run naming what differs between the runs' resolved configs: the rule's
+    name for ``adapt.rule``, ``<key>=<value>`` for any other key (the key's last part unless
+    two differing keys share it; a key a run lacks, e.g. an ``hw.overrides`` entry, is left
+    out of its label, and so are the parameter blocks of a differing choice such as
+    ``adapt.dfa.*``); the run folder's name when two runs do not differ.
+
+    Example:
+        >>> run_labels([{"rule": "dfa", "recipe": "r", "run_dir": "/nonexistent/a"},
+        ...             {"rule": "bp", "recipe": "r", "run_dir": "/nonexistent/b"}])
+        ['dfa', 'bp']
+    """
+    configs = [_config(rep) for rep in reports]
+    keys = sorted({k for c in configs for k in c} - {"description"})
+    differ = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1
+              and not (any(k not in c for c in configs) and _choice_block(k, configs))]
+    if len(differ) > 1 and "name" in differ:  # the recipe's name, when more than it differs
+        differ.remove("name")
+    ends = [k.split(".")[-1] for k in differ]
+    short = {k: (e if ends.count(e) == 1 else k) for k, e in zip(differ, ends)}
+    labels = []
+    for c, rep in zip(configs, reports):
+        parts = [str(c[k]) if k == "adapt.rule" else f"{short[k]}={c[k]}"
+                 for k in differ if k in c]
+        labels.append(", ".join(parts) or rep["rule"])
+    for i, lab in enumerate(labels):
+        if labels.count(lab) > 1:
+            labels[i] = f"{lab} ({Path(reports[i]['run_dir']).name})"
+    return labels
+
+
 def compare_rows(reports: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """One row per run for the table and :func:`snnx.monitor.plot_rule_comparison`."""
+    """One row per run for the table and :func:`snnx.monitor.plot_rule_comparison`; the
+    ``rule`` column is the run's label (:func:`run_labels`)."""
     rows = []
-    for rep in reports:
+    for rep, label in zip(reports, run_labels(reports)):
         acc, cost = rep["accuracy"], rep["cost"]
-        label = rep["rule"]
-        if sum(r["rule"] == rep["rule"] for r in reports) > 1:
-            label = f"{rep['rule']} ({rep['recipe']}, seed {rep.get('seed')})"
         rows.append({"rule": label, "run": rep["run_dir"], "software": acc.get("software"),
                      "deployed": acc.get("deployed"), "accuracy": acc.get("adapted"),
                      "energy_j": cost["energy_j"], "latency_s": cost["latency_s"],

@@ -3,7 +3,7 @@
 ``deploy`` is what happens between off-chip training and on-line learning: every weight
 matrix is programmed onto a tile with the hardware model's write scheme (one shared cost
 ledger), then the recipe's transforms run in order (mapping, encryption ...), each seeded from
-the recipe seed.
+the recipe seed. Everything written here is booked to the ledger account ``program``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from snnx.config.seeds import derive
 from snnx.errors import ConfigError, SnnxError
+from snnx.hw.ledger import CostLedger
 from snnx.transforms import apply_transforms
 
 
@@ -27,7 +28,13 @@ def deploy(net: Any, hw: Any, recipe: Any, calib: Any) -> Any:
     Raises:
         ConfigError: ``transforms[i]...`` when a transform cannot run on this model.
     """
-    chip = net.to_analog(hw, seed=recipe.seed)
+    ledger = CostLedger()
+    with ledger.charge("program"):  # every write of the deployment (report: programming.*)
+        return _deploy(net, hw, recipe, calib, ledger)
+
+
+def _deploy(net: Any, hw: Any, recipe: Any, calib: Any, ledger: Any) -> Any:
+    chip = net.to_analog(hw, seed=recipe.seed, ledger=ledger)
     for i, spec in enumerate(recipe.transforms):
         try:
             chip = apply_transforms(chip, [spec], calib=calib,

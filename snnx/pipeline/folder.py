@@ -8,9 +8,14 @@ the run's phases. A run folder holds ``config.resolved.yaml`` (the validated rec
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from snnx import checkpoint as ckpt
 from snnx.errors import ConfigError, SnnxError
@@ -19,8 +24,13 @@ from snnx.pipeline.recipe_files import load_recipe
 
 RUN_KIND = "snnx-run"
 CONFIG_FILE = "config.resolved.yaml"
+PREPROCESSING_FILE = "preprocessing.json"
 KEEP_STEP_CHECKPOINTS = 2
 LOCK_FILE = "run.lock"
+LABEL_CHARS = 48
+"""Longest run label in a folder name (longer labels are cut)."""
+
+log = logging.getLogger(__name__)
 
 
 def absolute_paths(recipe: Recipe) -> Recipe:
@@ -36,13 +46,61 @@ def absolute_paths(recipe: Recipe) -> Recipe:
     return recipe.replace(**sets) if sets else recipe
 
 
-def new_run_dir(recipe: Recipe, root: str | os.PathLike = "runs") -> Path:
-    """``runs/<recipe name>/<YYYYmmdd-HHMMSS>`` (with ``-2``, ``-3``... if taken); not created."""
-    base = Path(root) / recipe.name / time.strftime("%Y%m%d-%H%M%S")
+def run_label(sets: dict | list | None) -> str:
+    """A short folder label from ``--set`` overrides: the rule's name for ``adapt.rule``,
+    ``<last key part><value>`` for any other key, joined by ``-`` (file-name safe).
+
+    Example:
+        >>> run_label({"adapt.rule": "bp", "hw.overrides.noise.read.constant.sigma": 0.02})
+        'bp-sigma0.02'
+        >>> run_label({"model.hidden": [64, 32], "seed": 3})
+        'hidden64x32-seed3'
+    """
+    items = sets.items() if isinstance(sets, dict) else (sets or [])
+    parts = []
+    for key, value in items:
+        if isinstance(value, (list, tuple)):
+            value = "x".join(str(v) for v in value)
+        part = str(value) if key == "adapt.rule" else f"{str(key).split('.')[-1]}{value}"
+        parts.append(re.sub(r"[^A-Za-z0-9_.+=]+", "_", part).strip("_."))
+    label = "-".join(p for p in parts if p)
+    return label[:LABEL_CHARS].rstrip("-_.")
+
+
+def new_run_dir(recipe: Recipe, root: str | os.PathLike = "runs", label: str = "") -> Path:
+    """``runs/<recipe name>/<YYYYmmdd-HHMMSS>[-<label>]`` (with ``-2``, ``-3``... if taken);
+    not created. The label (:func:`run_label`) shows what the run changed, in the folder and
+    in TensorBoard's run list."""
+    stamp = time.strftime("%Y%m%d-%H%M%S") + (f"-{label}" if label else "")
+    base = Path(root) / recipe.name / stamp
     path, i = base, 2
     while path.exists():
         path, i = base.with_name(f"{base.name}-{i}"), i + 1
     return path
+
+
+def check_writable(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Refuse a run folder that cannot be written, before any work: probe its nearest
+    existing ancestor with a temporary folder (removed at once), so a read-only file system,
+    an immutable folder, a file in the way or a path under ``/proc`` is one line.
+
+    Raises:
+        SnnxError: ``<flag>: <path>: <why>``.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise SnnxError(f"{flag}: {path} is a file, not a folder")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SnnxError(f"{flag}: {path}: {probe} is a file, not a folder")
+    try:
+        tmp = tempfile.mkdtemp(prefix=".snnx-probe-", dir=probe)
+    except OSError as e:
+        raise SnnxError(f"{flag}: {path}: cannot create a folder in {probe} "
+                        f"({e.strerror or e.__class__.__name__})") from None
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_run(run_dir: str | os.PathLike, flag: str) -> tuple[Recipe, Path | None]:
@@ -62,6 +120,12 @@ def read_run(run_dir: str | os.PathLike, flag: str) -> tuple[Recipe, Path | None
 
 
 def load_run_checkpoint(path: Path, flag: str, recipe: Recipe) -> dict:
+    """A step checkpoint of a run with ``recipe``.
+
+    Raises:
+        CheckpointError: unreadable, or not a checkpoint of an snnx run.
+        SnnxError: its config differs from the run folder's.
+    """
     try:
         state = ckpt.load(path)
     except ckpt.CheckpointError as e:
@@ -72,6 +136,56 @@ def load_run_checkpoint(path: Path, flag: str, recipe: Recipe) -> dict:
         raise SnnxError(f"{flag}: {CONFIG_FILE} differs from the config in {path.name}; "
                         f"restore the file or start a new run")
     return state
+
+
+def load_latest_checkpoint(run_dir: str | os.PathLike, flag: str,
+                           recipe: Recipe) -> tuple[Path, dict] | None:
+    """The newest readable step checkpoint of a run: a corrupt one (a disk error, a copy
+    cut short) is skipped with a warning naming the one used instead. None when the run has
+    no step checkpoint.
+
+    Raises:
+        CheckpointError: every step checkpoint is unreadable (with what to do).
+    """
+    files = sorted(p for p in (Path(run_dir) / "checkpoints").glob("step_*.h5")
+                   if not p.name.endswith(".tmp"))
+    bad = []
+    for path in reversed(files):
+        try:
+            state = load_run_checkpoint(path, flag, recipe)
+        except ckpt.CheckpointError as e:
+            bad.append(path.name)
+            why = str(e)
+            continue
+        if bad:
+            log.warning("warning: %s; continuing from the previous one, %s", why, path.name)
+        return path, state
+    if bad:
+        raise ckpt.CheckpointError(
+            f"{flag}: no readable step checkpoint ({why.removeprefix(flag + ': ')}); delete "
+            f"{', '.join(bad)} to adapt again from checkpoints/pretrained.h5")
+    return None
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a small text file of the run folder."""
+    path.write_text(text, encoding="utf-8")
+
+
+def preprocessing_of(recipe: Recipe, data: Any) -> Any:
+    """The :class:`~snnx.learn.preprocess.Preprocessing` of a run's prepared data: channel
+    names and order, the source statistics, window, hop (``data.<kind>.hop`` when the source
+    has one, else half a window), sample rate, classes, the model's window and input shape."""
+    from snnx.learn.preprocess import Preprocessing
+    from snnx.nn import MODELS
+
+    s = data.stream
+    hop = getattr(recipe.data_params, "hop", None) or s.meta.get("hop") or max(
+        1, data.raw_window // 2)
+    return Preprocessing(channels=s.channel_names, mean=data.mean, std=data.std,
+                         window=data.raw_window, hop=int(hop), sample_rate_hz=s.sample_rate_hz,
+                         classes=s.classes, model_window=data.window,
+                         flatten=bool(MODELS.get(recipe.model.kind).flat_input))
 
 
 def read_pid(path: Path) -> int | None:

@@ -41,6 +41,7 @@ from snnx.errors import ConfigError
 from snnx.hw.presets import load as load_hw
 from snnx.learn import RULES
 from snnx.nn import MODELS
+from snnx.pipeline import recipe_realism
 from snnx.transforms import TRANSFORMS
 
 
@@ -166,11 +167,22 @@ class PretrainConfig:
     noise_injection: float = spec(0.0, lo=0, hi=1,
                                   doc="std of relative weight noise injected during training "
                                       "(hardware-aware pretraining); 0 = off")
-    checkpoint: str | None = spec(None, doc="load this pretrained HDF5 checkpoint instead of "
-                                            "training; null = train")
+    checkpoint: str | None = spec(None, doc="start from this pretrained HDF5 checkpoint instead "
+                                            "of training (snnx train, Deployed.export), or from "
+                                            "the chip of a run folder / deployed.h5 (weights "
+                                            "read back); null = train")
+    qat_bits: int | None = spec(None, lo=2, hi=16, doc="quantisation-aware training in "
+                                "aware_epochs: b-bit weights, levels +-(2^(b-1)-1) (3: +-3); "
+                                "null = off (snnx.nn.weight_views)")
+    noise_aware: bool = spec(False, doc="noise-aware training in aware_epochs: every forward "
+                                        "pass sees one noisy read of the hardware's cells "
+                                        "(ReSNA with noise.read.rtn)")
+    aware_epochs: int = spec(5, lo=1, hi=100000, doc="epochs of QAT / noise-aware training "
+                                                     "after the plain ones (if either is on)")
 
     def __post_init__(self) -> None:
-        if self.checkpoint is not None and not Path(self.checkpoint).expanduser().is_file():
+        p = None if self.checkpoint is None else Path(self.checkpoint).expanduser()
+        if p is not None and not (p.is_file() or (p / "config.resolved.yaml").is_file()):
             raise ConfigError(f"pretrain.checkpoint: file not found: {self.checkpoint}")
 
 
@@ -200,6 +212,20 @@ class EvalConfig:
                          doc="hardware draws (variation, faults, noise) averaged per accuracy")
     every: int = spec(50, lo=0, hi=1 << 30,
                       doc="evaluate every N stream windows; 0 = only before and after")
+    times: tuple[float, ...] = spec((), doc="s since programming: accuracy with drift (hw.drift)"
+                                            " at each, before and after one adaptation pass; "
+                                            "e.g. [1, 3600, 86400, 2592000]; [] = off")
+    times_mode: str = spec("independent", choices=("independent", "timeline"),
+                           doc="independent: each time from the freshly programmed chip | "
+                               "timeline: one chip worn and adapted at every time in turn")
+
+    def __post_init__(self) -> None:
+        for i, t in enumerate(self.times):
+            if not 0 <= t < 1e12:
+                raise ConfigError(f"eval.times[{i}]: {t!r} is out of range [0, 1e12) s")
+            if self.times_mode == "timeline" and i and t < self.times[i - 1]:
+                raise ConfigError(f"eval.times[{i}]: {t!r} is before the time before it "
+                                  f"(times_mode timeline runs forward)")
 
 
 @dataclasses.dataclass(**KW)
@@ -235,6 +261,8 @@ class Recipe:
     data: DataConfig = spec(factory=DataConfig, doc="source and target data")
     model: ModelConfig = spec(factory=ModelConfig, doc="the network")
     pretrain: PretrainConfig = spec(factory=PretrainConfig, doc="off-chip training")
+    finetune: recipe_realism.FinetuneConfig = spec(factory=recipe_realism.default,
+                                                   doc="chip-in-the-loop fine-tuning")
     adapt: AdaptConfig = spec(factory=AdaptConfig, doc="on-line, on-chip learning")
     eval: EvalConfig = spec(factory=EvalConfig, doc="evaluation")
     monitor: MonitorConfig = spec(factory=MonitorConfig, doc="logs and figures")
@@ -246,6 +274,7 @@ class Recipe:
         if not _DEVICE.fullmatch(self.device):
             raise ConfigError(f"device: {self.device!r} is not a torch device; use cpu, cuda, "
                               f"cuda:N, mps or auto")
+        recipe_realism.check(self)
 
     def hw_config(self) -> hwconfig.HWConfig:
         """The resolved hardware model (preset with the overrides applied)."""

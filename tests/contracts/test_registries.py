@@ -23,6 +23,7 @@ from snnx.config.schema import build
 from snnx.data import DATASETS, WindowDataset, load_dataset, save_hdf5
 from snnx.errors import ConfigError
 from snnx.hw.devices import DEVICES
+from snnx.hw.drift import DRIFT
 from snnx.hw.noise import NOISE
 from snnx.hw.programming import PROGRAMMING
 from snnx.learn import RULES, make_rule
@@ -32,7 +33,7 @@ from snnx.transforms import TRANSFORMS, apply_transforms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))  # uci_fake_folder
 
 REGISTRIES = {"rule": RULES, "transform": TRANSFORMS, "dataset": DATASETS, "model": MODELS,
-              "device": DEVICES, "noise": NOISE, "programming": PROGRAMMING}
+              "device": DEVICES, "noise": NOISE, "programming": PROGRAMMING, "drift": DRIFT}
 ENTRIES = [(kind, name) for kind, reg in REGISTRIES.items() for name in reg]
 
 
@@ -85,7 +86,7 @@ def test_unknown_name_suggests_the_closest(kind):
         reg.check(name + "x", "k")
 
 
-HW_PLUGINS = [(k, n) for k, n in ENTRIES if k in ("device", "noise", "programming")]
+HW_PLUGINS = [(k, n) for k, n in ENTRIES if k in ("device", "noise", "programming", "drift")]
 
 
 @pytest.mark.parametrize("kind, name", HW_PLUGINS, ids=_ids(HW_PLUGINS))
@@ -236,6 +237,49 @@ def test_noise_model_variances(name):
         assert v is None or (v.shape == gp.shape and bool((v >= 0).all()))
     s0, s1 = model.output()
     assert s0 >= 0 and s1 >= 0
+    shift = model.shift(gp)
+    assert shift is None or (shift.shape == gp.shape and bool(torch.isfinite(shift).all()))
+    draws = [model.sample(gp, torch.Generator().manual_seed(2)) for _ in range(2)]
+    assert (draws[0] is None) == (draws[1] is None)
+    if draws[0] is not None:
+        assert draws[0].shape == gp.shape and torch.equal(draws[0], draws[1]), "seeded"
+
+
+STATEFUL = [n for n in DEVICES.names() if callable(getattr(DEVICES[n], "init_state", None))]
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_stateful_device_state_lives_in_the_tile_state(name):
+    """A device with per-cell state: the state is seeded, saved by Tile.state_dict and
+    restored by load_state_dict, so a resumed tile writes and reads exactly as the original."""
+    cfg = hw.load("rram_generic", **{"device.model": name, "device.levels": 2,
+                                     "noise.read": None, "noise.prog_sigma": 0.0})
+    W1 = torch.randn(6, 9, generator=torch.Generator().manual_seed(0))
+    W2 = torch.randn(6, 9, generator=torch.Generator().manual_seed(1))
+    a, b = hw.Tile(W1, cfg, seed=3), hw.Tile(W1, cfg, seed=3)
+    assert torch.equal(a.read_weight(), b.read_weight()), "same seed, same devices"
+    saved = a.state_dict()
+    assert saved["cells"]["device"] is not None
+    a.program(W2)
+    twin = hw.Tile(W2, cfg, seed=99)
+    twin.load_state_dict(saved)
+    assert torch.equal(twin.read_weight(), b.read_weight())
+    twin.program(W2)
+    assert torch.equal(twin.read_weight(), a.read_weight()), "same state, same next cycle"
+
+
+@pytest.mark.parametrize("name", DRIFT.names())
+def test_drift_model_is_frozen_and_starts_at_what_was_written(name):
+    cfg = hw.load("rram_generic", **{f"drift.{name}": {}})
+    model = DRIFT[name](cfg.drift[name], cfg)
+    G0 = cfg.device.g_min + torch.rand(4, 5, dtype=torch.float64) * 90e-6
+    d1 = model.draw(G0, torch.Generator().manual_seed(1))
+    d2 = model.draw(G0, torch.Generator().manual_seed(1))
+    assert d1.keys() == d2.keys() and all(torch.equal(d1[k], d2[k]) for k in d1)
+    assert torch.equal(model.at(G0, d1, 0.0), G0), "age 0 reads what was written"
+    late = model.at(G0, d1, 1e6)
+    assert late.shape == G0.shape and torch.equal(late, model.at(G0, d1, 1e6)), "frozen"
+    assert bool(((late >= cfg.device.g_min) & (late <= cfg.device.g_max)).all())
 
 
 @pytest.mark.parametrize("name", PROGRAMMING.names())

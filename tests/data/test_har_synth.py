@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -136,18 +135,6 @@ def test_bout_length_follows_config():
     runs = np.bincount(ds.bouts())
     # bouts are 5 windows; merged neighbours (same activity left at the end) are multiples
     assert np.all(runs % 5 == 0) and np.median(runs) == 5
-
-
-def test_default_set_is_fast():
-    synthetic_har()  # warm-up (imports, caches)
-    best = min(_timed(synthetic_har) for _ in range(2))
-    assert best < 1.0, f"default synthetic set took {best:.2f} s"
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 @pytest.mark.parametrize("params, message", [

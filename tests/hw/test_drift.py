@@ -1,4 +1,4 @@
-"""Relaxation and drift after programming (snnx.hw.drift)."""
+"""Relaxation and drift after programming (snnx.hw.drift.power_law)."""
 
 import doctest
 import math
@@ -8,8 +8,9 @@ import torch
 from scipy import stats
 
 from snnx.errors import ConfigError, ShapeError
-from snnx.hw import drift
-from snnx.hw.drift import DriftParams, conductance_at, draw_drift, mean_exponent
+from snnx.hw.drift import power_law as drift
+from snnx.hw.drift.power_law import Params as DriftParams
+from snnx.hw.drift.power_law import conductance_at, draw_drift, mean_exponent
 
 G_MIN, G_MAX = 2e-6, 100e-6
 N = 20000
@@ -95,11 +96,11 @@ def test_errors():
         conductance_at(G0, st, 0.5)
     with pytest.raises(ShapeError, match=r"^G0:"):
         conductance_at(targets(11), st, 2.0)
-    with pytest.raises(ConfigError, match=r"^drift\.nu_std:"):
+    with pytest.raises(ConfigError, match=r"^nu_std:"):
         DriftParams(nu_std=-0.1)
-    with pytest.raises(ConfigError, match=r"^drift\.t0:"):
+    with pytest.raises(ConfigError, match=r"^t0:"):
         DriftParams(t0=0.0)
-    with pytest.raises(ConfigError, match=r"^drift\.nu_min:"):
+    with pytest.raises(ConfigError, match=r"^nu_min:"):
         DriftParams(nu_min=0.3, nu_max=0.2)
 
 

@@ -184,7 +184,7 @@ def test_read_noise_uses_the_electron_charge():
     ({"v_read": 0.0}, "v_read:"),
 ])
 def test_bad_parameters_name_the_field(kw, msg):
-    with pytest.raises(ConfigError, match=r"^synaptogen\." + msg.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=r"^" + msg.replace("(", r"\(")):
         SynaptogenParams(**kw)
 
 

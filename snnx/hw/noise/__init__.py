@@ -14,6 +14,15 @@ A model is a class with ``Params`` and ``__init__(self, params, hw)`` and four m
 * ``output() -> (s0, s1)``: output-referred std ``s0`` (fraction of the ADC full scale) plus
   ``s1 |y|``, for fits to chip measurements.
 
+Two optional methods (defaults: None) serve non-Gaussian models such as random telegraph
+noise (``rtn``):
+
+* ``shift(g) -> Tensor | None``: the mean read offset of a cell (normalised); reads see
+  ``G + shift`` (the read path adds it to the conductances once per programming);
+* ``sample(g, gen) -> Tensor | None``: one exact per-cell read error (normalised), for
+  noise-aware training; models without it are sampled as Gaussians with ``cell``/
+  ``constant`` variance.
+
 Because independent per-cell noise sums to Gaussian output noise with the summed variance
 (DESIGN.md contract 1), no B x out x in sample is ever drawn. Noise-model modules import torch
 inside their functions (validating a hardware model stays torch-free).
@@ -22,6 +31,7 @@ inside their functions (validating a hardware model stays torch-free).
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from snnx.config.registry import Registry
@@ -35,6 +45,8 @@ NOISE = Registry("read-noise model", {
                      "thermal (Johnson) + shot noise of the read current, sqrt(G f (4kT+2qV))/V"),
     "output": ("snnx.hw.noise.output:Output",
                "output-referred noise s0 + s1|y| (fits to chip measurements)"),
+    "rtn": ("snnx.hw.noise.rtn:Rtn",
+            "ReSNA: thermal + shot + random telegraph noise, with the telegraph mean shift"),
 })
 
 
@@ -53,6 +65,12 @@ class NoiseModel:
     def output(self) -> tuple[float, float]:
         return 0.0, 0.0
 
+    def shift(self, g: Any) -> Any:
+        return None
+
+    def sample(self, g: Any, gen: Any) -> Any:
+        return None
+
 
 class ReadNoise:
     """The configured read-noise models of a hardware model, summed.
@@ -68,6 +86,9 @@ class ReadNoise:
         self.a = float(sum(m.constant() for m in self.models))
         self.o0 = float(sum(m.output()[0] for m in self.models))
         self.o1 = float(sum(m.output()[1] for m in self.models))
+        self.silent = not self.a and all(m.cell.__func__ is NoiseModel.cell
+                                         for m in self.models)
+        """True when a single-cell read is noiseless (no constant, no G-dependent term)."""
 
     def pair(self, gp: Any, gn: Any) -> Any:
         """G-dependent variance of every pair (normalised), or None when there is none."""
@@ -78,6 +99,59 @@ class ReadNoise:
         for t in terms:
             out = out + t
         return out
+
+    def cell_shift(self, G: Any, g_range: float) -> Any:
+        """Mean read offset of every cell at conductances G (S), normalised, or None."""
+        out = None
+        for m in self.models:
+            sh = m.shift(G / g_range)
+            if sh is not None:
+                out = sh if out is None else out + sh
+        return out
+
+    def pair_shift(self, gp: Any, gn: Any) -> Any:
+        """Mean offset of every pair difference G+ - G- (normalised), or None."""
+        out = None
+        for m in self.models:
+            sp = m.shift(gp)
+            if sp is not None:
+                d = sp - m.shift(gn)
+                out = d if out is None else out + d
+        return out
+
+    def sample_cells(self, G: Any, g_range: float, gen: Any) -> Any:
+        """One noisy read of every cell at conductances G (S): G plus every model's error
+        (its exact ``sample`` or a Gaussian of its ``cell`` variance; the constant part as
+        one Gaussian). Output-referred terms are not per cell and are left out."""
+        import torch
+
+        g = G / g_range
+        out = G.clone()
+        var = G.new_full(G.shape, self.a)
+        for m in self.models:
+            s = m.sample(g, gen)
+            if s is not None:
+                out = out + s * g_range
+                continue
+            v = m.cell(g)
+            if v is not None:
+                var = var + v
+        if bool((var > 0).any()):
+            z = torch.randn(G.shape, generator=gen, device=G.device, dtype=G.dtype)
+            out = out + torch.sqrt(var) * g_range * z
+        return out
+
+    def cell_sd(self, G: Any, g_range: float) -> Any:
+        """Std of one read of cells at G (S), normalised: a float when it does not depend
+        on G, else a tensor shaped like G."""
+        g = G / g_range
+        terms = [t for t in (m.cell(g) for m in self.models) if t is not None]
+        if not terms:
+            return math.sqrt(self.a)
+        var = terms[0] + self.a
+        for t in terms[1:]:
+            var = var + t
+        return var.sqrt_()
 
     def cell(self, G: Any, g_range: float) -> Any:
         """Per-cell read variance (normalised) at conductances G (S), or None when silent."""

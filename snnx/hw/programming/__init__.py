@@ -24,6 +24,8 @@ PROGRAMMING = Registry("programming scheme", {
                  "one noisy write per cell (error noise.prog_sigma persists)"),
     "verify": ("snnx.hw.programming.verify:Verify",
                "iterative program-and-verify with correcting pulse trains"),
+    "vipi": ("snnx.hw.programming.vipi:VIPI",
+             "OpenMENA VIPI: per-cell PI write-verify with growing pulse voltage (METHODS.md 9)"),
 })
 
 
@@ -36,6 +38,30 @@ class ProgramStats:
     verify_reads: float = 0.0    #: cell reads made by the verify loop
     iterations: int = 0          #: verify rounds run
     row_steps: Any = None        #: (..., M) sum over rounds of each row's max pulses
+    #: summed pulse widths in nominal pulses when pulses differ in width (energy is booked
+    #: per nominal pulse); None = every pulse is one nominal pulse
+    pulse_equivalents: float | None = None
+    converged: Any = None        #: bool per cell: ended within the scheme's tolerance, or None
+
+
+def verify_readback(G: Any, target: Any, hw: Any, gen: Any, threshold: float) -> tuple:
+    """One verify read of every cell (with the model's per-cell read noise) against its
+    target: (bool mask of cells off by more than ``threshold`` x (g_max - g_min), stats
+    with one verify read per cell). G, target in S, same shape."""
+    import torch
+
+    from snnx.hw.noise import read_noise
+
+    r = hw.device.g_max - hw.device.g_min
+    rn = read_noise(hw)
+    var, shift = rn.cell(G, r), rn.cell_shift(G, r)
+    if shift is not None:
+        G = G + r * shift
+    if var is not None:
+        G = G + r * var.sqrt() * torch.randn(G.shape, generator=gen, device=G.device,
+                                             dtype=G.dtype)
+    return (G - target).abs() > threshold * r, ProgramStats(verify_reads=float(G.numel()),
+                                                            iterations=1)
 
 
 def program(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any = None) -> tuple:
@@ -44,4 +70,4 @@ def program(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any = None
     return scheme.program(target, gen, gain, faults)
 
 
-__all__ = ["PROGRAMMING", "ProgramStats", "program"]
+__all__ = ["PROGRAMMING", "ProgramStats", "program", "verify_readback"]

@@ -1,4 +1,5 @@
-"""Conductance after programming: frozen relaxation plus power-law drift (METHODS.md 13).
+"""Conductance after programming: frozen relaxation plus power-law drift (METHODS.md 13;
+``drift: {power_law: {...}}`` in a hardware model).
 
 When it applies and whether it persists: both effects are drawn ONCE per programming event
 (:func:`draw_drift`) and then evaluated at any time since programming
@@ -28,7 +29,7 @@ At ``t = t0`` the result is exactly ``G0`` (for ``G0`` inside [g_min, g_max]); w
 Example:
     >>> import torch
     >>> G0 = torch.full((3,), 50e-6)
-    >>> st = draw_drift(G0, DriftParams(), torch.Generator().manual_seed(0),
+    >>> st = draw_drift(G0, Params(), torch.Generator().manual_seed(0),
     ...                 g_min=2e-6, g_max=100e-6)
     >>> bool(torch.equal(conductance_at(G0, st, 1.0), G0))
     True
@@ -38,16 +39,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-
-import torch
+from typing import Any
 
 from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class DriftParams:
-    """Relaxation and drift constants (see module docstring)."""
+class Params:
+    """Relaxation and drift constants (see module docstring); ``drift.power_law`` in a
+    hardware model."""
 
     t0: float = spec(1.0, lo=0, lo_open=True, doc="s, reference time after programming "
                                                    "(the programmed G0 holds at t0) [R]")
@@ -66,10 +67,10 @@ class DriftParams:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if not math.isfinite(v):
-                raise ConfigError(f"drift.{f.name}: expected a finite number, got {v!r}")
-            _check_meta(v, f.metadata, f"drift.{f.name}")
+                raise ConfigError(f"{f.name}: expected a finite number, got {v!r}")
+            _check_meta(v, f.metadata, f.name)
         if self.nu_min > self.nu_max:
-            raise ConfigError(f"drift.nu_min: must be <= drift.nu_max (got {self.nu_min:g} > "
+            raise ConfigError(f"nu_min: must be <= nu_max (got {self.nu_min:g} > "
                               f"{self.nu_max:g})")
 
 
@@ -83,31 +84,35 @@ class DriftState:
         t0: s. g_min, g_max: S, clip range.
     """
 
-    nu: torch.Tensor
-    rho: torch.Tensor
+    nu: Any
+    rho: Any
     t0: float
     g_min: float
     g_max: float
 
 
-def mean_exponent(G0: torch.Tensor, params: DriftParams) -> torch.Tensor:
+def mean_exponent(G0: Any, params: Params) -> Any:
     """``mu_nu(G0) = nu_mean + nu_slope * log10(g_ref / G0)`` (G0 floored at 1e-12 S)."""
+    import torch
+
     return params.nu_mean + params.nu_slope * torch.log10(params.g_ref / G0.clamp(min=1e-12))
 
 
-def draw_drift(G0: torch.Tensor, params: DriftParams, gen: torch.Generator, *,
-               g_min: float, g_max: float) -> DriftState:
+def draw_drift(G0: Any, params: Params, gen: Any, *, g_min: float,
+               g_max: float) -> DriftState:
     """Draw every cell's drift exponent and relaxation once, right after programming.
 
     Args:
         G0: programmed conductances in S (any shape).
-        params: :class:`DriftParams`.
+        params: :class:`Params`.
         gen: generator (two standard normals per cell).
         g_min, g_max: S, the device range (relaxation scale and clip range).
 
     Returns:
         A :class:`DriftState`.
     """
+    import torch
+
     if not g_min < g_max:
         raise ConfigError(f"g_min: must be < g_max (got {g_min:g} >= {g_max:g})")
     z = torch.randn((2,) + tuple(G0.shape), generator=gen, device=G0.device, dtype=G0.dtype)
@@ -116,8 +121,7 @@ def draw_drift(G0: torch.Tensor, params: DriftParams, gen: torch.Generator, *,
     return DriftState(nu, rho, params.t0, float(g_min), float(g_max))
 
 
-def conductance_at(G0: torch.Tensor, state: DriftState,
-                   t: float | torch.Tensor) -> torch.Tensor:
+def conductance_at(G0: Any, state: DriftState, t: Any) -> Any:
     """Conductances ``t`` seconds after programming (see module docstring).
 
     Args:
@@ -133,6 +137,8 @@ def conductance_at(G0: torch.Tensor, state: DriftState,
         ConfigError: ``t < t0``.
         ShapeError: G0 does not match the draw.
     """
+    import torch
+
     if G0.shape != state.nu.shape:
         raise ShapeError(f"G0: expected shape {tuple(state.nu.shape)} (the drawn cells), got "
                          f"{tuple(G0.shape)}")
@@ -143,3 +149,32 @@ def conductance_at(G0: torch.Tensor, state: DriftState,
     ratio = t / state.t0
     G = (G0 + state.rho * torch.log10(ratio)) * torch.pow(ratio, -state.nu)
     return G.clamp(state.g_min, state.g_max)
+
+
+class PowerLaw:
+    """Frozen relaxation + power-law drift as a tile's drift model (``drift.power_law``).
+
+    A tile calls :meth:`draw` for the cells of every write (G0 = the conductances just
+    written, S) and :meth:`at` for reads ``age`` seconds after each cell's write; ages
+    below ``t0`` read as ``t0`` (the programmed G0).
+    """
+
+    Params = Params
+
+    def __init__(self, params: Params, hw: Any) -> None:
+        self.params = params
+        self.g_min, self.g_max = hw.device.g_min, hw.device.g_max
+
+    def draw(self, G0: Any, gen: Any) -> dict:
+        """Per-cell exponent ``nu`` and relaxation ``rho`` (S per decade) of one write."""
+        st = draw_drift(G0, self.params, gen, g_min=self.g_min, g_max=self.g_max)
+        return {"nu": st.nu, "rho": st.rho}
+
+    def at(self, G0: Any, draw: dict, age: Any) -> Any:
+        """G in S ``age`` seconds (>= 0, broadcastable) after the write of G0."""
+        import torch
+
+        t0 = self.params.t0
+        st = DriftState(draw["nu"], draw["rho"], t0, self.g_min, self.g_max)
+        age = torch.as_tensor(age, dtype=G0.dtype, device=G0.device)
+        return conductance_at(G0, st, age.clamp(min=t0))

@@ -8,7 +8,8 @@ come from its controller; cells that read inside the dead zone leave for good.
 Controller, per active cell and iteration ``it`` (units: normalised state
 ``g = (G - g_min)/(g_max - g_min)``, so errors are fractions of the conductance range)::
 
-    r  = g + sigma_read(G) xi                     # one verify read, fresh read noise
+    r  = g + shift(G) + sigma_read(G) xi          # one verify read, fresh read noise
+                                                  # (shift: a noise model's mean, RTN)
     stop if |t - r| < tolerance                   # dead zone
     e  = error_gain (t - r)                       # board: e = 2 (target - read)
     E  = clip(E + e, -integral_max, +integral_max)
@@ -61,32 +62,38 @@ from __future__ import annotations
 
 import dataclasses
 import math
-
-import torch
+from typing import Any
 
 from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
-from snnx.hw import device as dev
-from snnx.hw.config import HWConfig
-from snnx.hw.noise import read_noise
 from snnx.hw.programming import ProgramStats
-from snnx.hw.programming.one_shot import program_one_shot
 
 #: board ADC counts that span the conductance range (the [R] conversion of this module)
 BOARD_COUNTS_PER_RANGE = 1000.0
 
 
-def _validate(obj, prefix: str) -> None:
+def _validate(obj) -> None:
+    """Range checks of every field (also when built directly, not from a recipe); errors
+    name the field, and a recipe or hardware model prefixes its own path."""
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"{prefix}.{f.name}: expected a finite number, got {v!r}")
-        _check_meta(v, f.metadata, f"{prefix}.{f.name}")
+            raise ConfigError(f"{f.name}: expected a finite number, got {v!r}")
+        _check_meta(v, f.metadata, f.name)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class VIPIParams:
-    """Settings of the VIPI controller (normalised-state units; see the module docstring)."""
+class Params:
+    """Settings of the VIPI controller (normalised-state units; see the module docstring).
+
+    ``programming.vipi`` in a hardware model; a bad value names its key
+    (``programming.vipi.tolerance: 0.0 is out of range (0, 1]``).
+    """
+
+    start: str = spec("one_shot", choices=("one_shot", "reset"),
+                      doc="state before the loop: one_shot = one noisy write of the target "
+                          "first (as program-and-verify); reset = a block RESET of every "
+                          "cell to g_min (a fresh board array; one pulse per cell)")
 
     kp: float = spec(7.0, lo=0, hi=1e4, doc="proportional gain [V board]")
     ki: float = spec(3.0, lo=0, hi=1e4, doc="integral gain [V board]")
@@ -120,12 +127,11 @@ class VIPIParams:
                             doc="width of the off pulse in nominal device pulses [R]")
 
     def __post_init__(self) -> None:
-        _validate(self, "vipi")
+        _validate(self)
         if self.kp + self.ki <= 0:
-            raise ConfigError(f"vipi.kp: kp + ki must be > 0 (got kp={self.kp:g}, "
-                              f"ki={self.ki:g})")
+            raise ConfigError(f"kp: kp + ki must be > 0 (got kp={self.kp:g}, ki={self.ki:g})")
         if self.v_max < self.v_start:
-            raise ConfigError(f"vipi.v_max: must be >= vipi.v_start (got {self.v_max:g} < "
+            raise ConfigError(f"v_max: must be >= v_start (got {self.v_max:g} < "
                               f"{self.v_start:g})")
 
 
@@ -134,8 +140,7 @@ class VIPIStats(ProgramStats):
     """:class:`ProgramStats` plus what VIPI tracks per cell and per iteration."""
 
     pulse_equivalents: float = 0.0   #: summed pulse widths in nominal device pulses
-    converged: torch.Tensor | None = None   #: bool, cells that left through the dead zone
-    cell_pulses: torch.Tensor | None = None  #: VIPI pulse events per cell (not the start write)
+    cell_pulses: Any = None  #: VIPI pulse events per cell (not the start write)
     #: per iteration (entry 0 = start state, entry k = after k iterations), over non-stuck
     #: cells: mean |g - target| (fraction of range), fraction left through the dead zone,
     #: fraction truly within tolerance, and pulse events so far
@@ -143,10 +148,8 @@ class VIPIStats(ProgramStats):
         "mean_abs_error": [], "frac_converged": [], "frac_within_tol": [], "pulses": []})
 
 
-def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
-                 gain: torch.Tensor | None = None, faults=None,
-                 params: VIPIParams | None = None,
-                 G0: torch.Tensor | None = None) -> tuple[torch.Tensor, VIPIStats]:
+def program_vipi(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any = None,
+                 params: Params | None = None, G0: Any = None) -> tuple[Any, VIPIStats]:
     """Write ``target`` with per-cell VIPI loops (see module docstring).
 
     Args:
@@ -157,7 +160,7 @@ def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
         gen: generator for the start write, read noise and c2c noise.
         gain: fixed per-cell pulse-step multipliers (device-to-device), same shape, or None.
         faults: stuck-at masks ``(sa0, sa1)`` from :func:`snnx.hw.device.sample_faults`.
-        params: controller settings (default :class:`VIPIParams`).
+        params: controller settings (default :class:`Params`).
         G0: start conductances in S (e.g. all ``g_min`` after a RESET); None: one noisy
             one-shot write first, as :func:`snnx.hw.programming.program_verify` does (its
             pulse is counted).
@@ -169,7 +172,13 @@ def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
         ConfigError: the device has no pulse step (continuous cells).
         ShapeError: non-finite target, or G0/gain of another shape.
     """
-    p = VIPIParams() if params is None else params
+    import torch
+
+    from snnx.hw import device as dev
+    from snnx.hw.noise import read_noise
+    from snnx.hw.programming.one_shot import program_one_shot
+
+    p = Params() if params is None else params
     s = dev.step_fraction(hw)
     if s is None:
         raise ConfigError("device.update.step: VIPI needs a pulse step (set device.levels "
@@ -217,6 +226,9 @@ def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
             read = gi + sd * z
         else:
             read = gi
+        shift = noise_model.cell_shift(gi * r + gmin, r)  # mean read offset (RTN)
+        if shift is not None:
+            read = read + shift
         stats.verify_reads += float(idx.numel())
         err = ti - read
         stay = err.abs() >= p.tolerance
@@ -259,8 +271,10 @@ def program_vipi(target: torch.Tensor, hw: HWConfig, gen: torch.Generator,
     return G, stats
 
 
-def _row_max(row: torch.Tensor, width: torch.Tensor, n_rows: int) -> torch.Tensor:
+def _row_max(row: Any, width: Any, n_rows: int) -> Any:
     """(n_rows,) longest pulse width in each row (0 for rows without a pulse)."""
+    import torch
+
     m = torch.zeros(n_rows, dtype=width.dtype, device=width.device)
     return m.scatter_reduce_(0, row, width, reduce="amax", include_self=True)
 
@@ -272,3 +286,33 @@ def _record(stats: VIPIStats, g, t, ok, converged, n_ok: int, tol: float) -> Non
     h["frac_converged"].append(float((converged & ok).sum()) / n_ok)
     h["frac_within_tol"].append(float((err <= tol).sum()) / n_ok)
     h["pulses"].append(stats.pulses)
+
+
+class VIPI:
+    """The VIPI scheme (``programming.scheme: vipi``, parameters ``programming.vipi``).
+
+    ``program`` writes targets with :func:`program_vipi` from the start state
+    ``params.start``. The returned :class:`VIPIStats` go to the tile, which books every
+    pulse (energy per nominal pulse width), every verify read and the row-parallel latency
+    in its ledger (:meth:`snnx.hw.cost.TileCost.program`).
+    """
+
+    Params = Params
+
+    def __init__(self, params: Params, hw: Any) -> None:
+        self.params, self.hw = params, hw
+
+    def program(self, target: Any, gen: Any, gain: Any = None, faults: Any = None) -> tuple:
+        """Write ``target`` (S, any shape (..., N)); returns (G, :class:`VIPIStats`)."""
+        import torch
+
+        if self.params.start == "one_shot":
+            return program_vipi(target, self.hw, gen, gain, faults, self.params)
+        G0 = torch.full_like(target, self.hw.device.g_min)
+        G, st = program_vipi(target, self.hw, gen, gain, faults, self.params, G0=G0)
+        n = float(target.numel())  # the block RESET: one pulse per cell, rows in sequence
+        st.pulses += n
+        st.pulse_equivalents += n
+        st.cells_written = target.numel()
+        st.row_steps = st.row_steps + 1.0
+        return G, st

@@ -1,4 +1,5 @@
-"""VIPI write-verify (snnx.hw.vipi): controller checked against a scalar per-cell reference."""
+"""VIPI write-verify (snnx.hw.programming.vipi): the controller against a scalar per-cell
+reference, and the scheme wired into tiles and their ledger."""
 
 import dataclasses
 import math
@@ -10,7 +11,8 @@ import snnx.hw as hw
 from snnx.errors import ConfigError, ShapeError
 from snnx.hw import device as dev
 from snnx.hw.programming import ProgramStats
-from snnx.hw.vipi import VIPIParams, program_vipi
+from snnx.hw.programming.vipi import Params as VIPIParams
+from snnx.hw.programming.vipi import program_vipi
 
 QUIET = {"noise.prog_sigma": 0.0, "noise.read.constant.sigma": 0.0, "device.stuck_at": 0.0,
          "device.soft_bounded.d2d_sigma": 0.0, "device.soft_bounded.c2c_sigma": 0.0}
@@ -125,12 +127,12 @@ def test_one_shot_start_counts_the_first_write_and_stops_when_all_converge():
                                          ("loop_gain", 3.0), ("v_max", 0.05),
                                          ("v_scale", float("nan"))])
 def test_bad_parameters_name_the_field(field, value):
-    with pytest.raises(ConfigError, match=rf"^vipi\.{field}:"):
+    with pytest.raises(ConfigError, match=rf"^{field}:"):
         VIPIParams(**{field: value})
 
 
 def test_zero_gains_and_continuous_cells_are_rejected():
-    with pytest.raises(ConfigError, match=r"^vipi\.kp: kp \+ ki must be > 0"):
+    with pytest.raises(ConfigError, match=r"^kp: kp \+ ki must be > 0"):
         VIPIParams(kp=0.0, ki=0.0)
     cfg = hw.load("rram_generic", **{"device.levels": None})
     with pytest.raises(ConfigError, match=r"^device\.update\.step:"):
@@ -146,3 +148,73 @@ def test_params_are_frozen():
     p = VIPIParams()
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.kp = 1.0  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------ the scheme on a tile
+def _healthy(tile):
+    return ~(tile.faults[0] | tile.faults[1]) if tile.faults is not None else None
+
+
+def test_tile_books_every_vipi_pulse_and_verify_read_and_converges():
+    cfg = hw.load("rram_generic", **{"programming.scheme": "vipi"})
+    W = torch.randn(40, 70, generator=torch.Generator().manual_seed(0))
+    t = hw.Tile(W, cfg, seed=2)
+    st = t.last_program
+    c = t.ledger.counts
+    assert c["pulse"] == st.pulses and c["verify_read"] == st.verify_reads
+    assert c["cells_written"] == st.cells_written == t.conductances.numel()
+    assert st.pulse_equivalents != st.pulses  # widths differ from one nominal pulse
+    assert t.ledger.energy["pulse"] == pytest.approx(st.pulse_equivalents * cfg.cost.e_pulse)
+    ok = _healthy(t)
+    assert float(st.converged[ok].double().mean()) >= 0.99  # within its budget (100 iters)
+    r = dev.g_range(cfg)
+    target = t.layout.to_phys(t.layout.targets(W))
+    err = ((t.conductances - target) / r).abs()
+    # released cells were read inside the dead zone: true error <= dead zone + read noise
+    assert float(err[st.converged].max()) < VIPIParams().tolerance + 5 * 0.01
+
+
+def test_reset_start_counts_one_reset_pulse_per_cell():
+    W = torch.randn(8, 12, generator=torch.Generator().manual_seed(1))
+    base = {"programming.scheme": "vipi", "device.stuck_at": 0.0}
+    t = hw.Tile(W, hw.load("rram_generic", **base, **{"programming.vipi.start": "reset"}))
+    st = t.last_program
+    n = t.conductances.numel()
+    assert st.pulses == n + float(st.cell_pulses.sum())
+    assert st.pulse_equivalents > n and st.cells_written == n
+    assert float(st.converged.double().mean()) >= 0.99
+
+
+@pytest.mark.parametrize("key,value,msg", [
+    ("tolerance", 0.0, "0.0 is out of range"), ("tolerance", -0.01, "-0.01 is out of range"),
+    ("n_iter", 0, "0 is out of range"), ("start", "zero", "'zero' is not one of")])
+def test_bad_vipi_settings_in_a_hardware_model_name_the_key(key, value, msg):
+    with pytest.raises(ConfigError) as e:
+        hw.load("rram_generic", **{"programming.scheme": "vipi",
+                                   f"programming.vipi.{key}": value})
+    assert str(e.value).startswith(f"programming.vipi.{key}: {msg}")
+    assert "\n" not in str(e.value)
+
+
+def test_zero_gains_in_a_hardware_model_name_the_key():
+    with pytest.raises(ConfigError, match=r"^programming\.vipi\.kp: kp \+ ki must be > 0"):
+        hw.load("rram_generic", **{"programming.scheme": "vipi", "programming.vipi.kp": 0,
+                                   "programming.vipi.ki": 0})
+
+
+def test_selective_reprogramming_rewrites_only_cells_off_target():
+    cfg = hw.load("rram_generic", **{"device.stuck_at": 0.0, "noise.read": None,
+                                     "programming.scheme": "vipi"})
+    W = torch.randn(10, 20, generator=torch.Generator().manual_seed(3))
+    t = hw.Tile(W, cfg, seed=0)
+    before = t.ledger.counts["verify_read"]
+    assert t.reprogram(W, threshold=0.05) == 0  # everything within 5 % already
+    assert t.ledger.counts["verify_read"] == before + t.conductances.numel()
+    W2 = W.clone()
+    W2[0] = -W2[0]  # one output row changes sign: only its cells are off target
+    G_old = t.conductances.clone()
+    n = t.reprogram(W2, threshold=0.05)
+    changed = (t.conductances - G_old).abs() > 0
+    assert 0 < n <= 2 * 20 and int(changed.sum()) <= n
+    assert torch.allclose(t.read_weight()[0], W2[0], atol=0.05 * t.w_max)
+    assert torch.equal(t.read_weight()[1:], (t.layout.weights(G_old))[1:])
