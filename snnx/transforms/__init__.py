@@ -74,6 +74,19 @@ def transform_reports(model: Any, measure: Any) -> dict:
             for name, block in getattr(model, REPORTS, {}).items()}
 
 
+def rebuild_transforms(model: Any, specs: Iterable[Any], *, seed: int = 0) -> Any:
+    """Restore what transforms keep outside the tiles' saved state on a network rebuilt on
+    tiles (``snnx.load_run``), before its checkpoint is loaded: a transform whose function
+    has a ``rebuild(model, params, *, seed)`` gets it (``encrypt``: the chip's periphery keys,
+    re-derived from its PUF), seeded as at deployment (transform i: ``seed + i``)."""
+    for i, spec in enumerate(specs):
+        fn = getattr(TRANSFORMS.get(spec.name), "rebuild", None)
+        if fn is not None:
+            params = TRANSFORMS.params(spec.name, spec.params, f"transforms[{i}]")
+            model = fn(model, params, seed=derive(seed, "transforms", i))
+    return model
+
+
 def copy_model(model: Any) -> Any:
     """A deep copy of ``model`` whose analog layers know whether their tiles are in sync with
     their master copy ``weight`` (a copied Parameter restarts its version counter)."""
@@ -88,4 +101,4 @@ def copy_model(model: Any) -> Any:
 
 
 __all__ = ["TRANSFORMS", "apply_transforms", "attach_report", "transform_reports",
-           "copy_model", "REPORTS"]
+           "copy_model", "rebuild_transforms", "REPORTS"]

@@ -20,7 +20,8 @@ What it does, per layer on a tile (any model: MLP, SNN, BNN, CNN):
 
 Where the key lives: in the periphery objects in memory only. Tile states and checkpoints
 keep its SHA-256 (``key_sha256``), never the bits; resuming a run rebuilds the chip, whose
-PUF gives the same key, and the hash check refuses any other chip. Nothing in a recipe is a
+PUF gives the same key (``snnx.load_run`` re-attaches it with :func:`rebuild`), and the hash
+check refuses any other chip. Nothing in a recipe is a
 secret (the PUF parameters are not the key). Scope: the transform protects what the arrays
 hold; the off-chip software model of a run (``checkpoints/pretrained.h5``) is the owner's and
 is stored in clear as before. With the ``logsgd`` rule the weights move to its capacitor
@@ -65,7 +66,7 @@ from snnx.transforms import attach_report, copy_model
 from snnx.transforms.encrypt import (VARIANTS, KeyedPeriphery, SimulatedPUF, bnn_forward,
                                      derive_keys, keyed_forward)
 
-__all__ = ["Params", "encrypt", "tile_layers", "master_weight"]
+__all__ = ["Params", "encrypt", "rebuild", "tile_layers", "master_weight"]
 
 
 @dataclasses.dataclass(**KW)
@@ -155,6 +156,17 @@ def encrypt(model: Any, params: Params | Mapping | None = None, *, calib: Any = 
     if opts.report:
         attach_report(out, "encryption", partial(_report, model, out, puf, opts, calib, seed))
     return out
+
+
+def rebuild(model: Any, params: Params | Mapping | None = None, *, seed: int = 0) -> Any:
+    """The chip's periphery keys (re-derived from its PUF) on a network rebuilt on tiles,
+    without programming: the cells come from a checkpoint next (``snnx.load_run``)."""
+    opts = params if isinstance(params, Params) else build(Params, params or {}, "encrypt")
+    puf = _puf(opts, seed, "encrypt.puf")
+    return _with_keys(model, _keys(puf, tile_layers(model), opts.variant), program=False)
+
+
+encrypt.rebuild = rebuild
 
 
 class _Probe(nn.Module):

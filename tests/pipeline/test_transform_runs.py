@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+import snnx
+
 from pipeline_helpers import ROOT, report
 from snnx import checkpoint as ckpt
 from snnx.config.seeds import derive
@@ -192,6 +194,14 @@ def test_mdm_then_encrypt_then_dfa(tmp_path):
     code, text, err = cli_run("eval", "--run", str(out))         # chip rebuilt from its PUF
     assert code == 0, err
     assert f"adapted {100 * rep['accuracy']['adapted']:.1f} %" in text
+    dep = snnx.load_run(out)                                    # keys re-derived, cells loaded
+    for lyr, sd in zip(dep.chip.layers, state["chip"]["tiles"]):
+        t = lyr.tile
+        assert t.layout.key is not None and t.layout.key.sha256 == sd["key_sha256"]
+        torch.testing.assert_close(t.read_weight(), t.layout.key.scramble(
+            t.layout.weights(t.conductances)))
+    w = torch.load(dep.export(tmp_path / "w.pt"), weights_only=True)["state_dict"]
+    torch.testing.assert_close(w["layers.0.weight"], dep.chip.layers[0].tile.read_weight())
 
 
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
