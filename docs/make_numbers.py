@@ -76,15 +76,14 @@ def _raw_sample_figure(run_dir: Path) -> str:
 
 def render(tmp: Path) -> dict[str, str]:
     """Every block's text from fresh runs in ``tmp``."""
-    from snnx.pipeline.compare import compare_rows, compare_table
+    from snnx.pipeline import compare as cmp
     from snnx.pipeline.report import summary_lines
+    from snnx.pipeline.stats import stats_tables
 
     reports = _runs(tmp)
     lines = summary_lines(reports["dfa"])[1:]
-    rows = compare_rows([reports[r] for r in RULES])
-    for row, rule in zip(rows, RULES):  # as `snnx compare` labels the runs of the page
-        row["rule"] = rule
-    table = compare_table(rows).split("\n\n")[0]
+    rows = cmp.compare([cmp.load(tmp / r) for r in RULES], labels=list(RULES))
+    table = stats_tables(rows)
     raw = _raw_sample_figure(tmp / "dfa")
     return {"summary": "```\n" + "\n".join(lines) + "\n```",
             "summary_run": "```\nrun        runs/har_dfa/20260101-120000\n" +

@@ -85,7 +85,8 @@ def test_readme_tour_runs_in_a_fresh_copy(tmp_path, monkeypatch, capsys):
     compare = next((runs / "compare").iterdir())
     assert (compare / "compare.png").stat().st_size > 1000
     table = (compare / "compare.txt").read_text()
-    assert "logsgd, sigma=0.02" in table and "\nbp " in table and "\ndfa " in table
+    assert "logsgd, noise.read.constant.sigma=0.02" in table
+    assert "\nbp " in table and "\ndfa " in table
     assert not (clone / "compare.png").exists()
     assert (runs / "tour" / "live" / "predictions.jsonl").stat().st_size > 0
     assert "nothing to resume" in out and "rram_generic" in out

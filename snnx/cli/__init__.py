@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, cim, compare, data, evaluate, hw, nf, recipes, stream, train
+from snnx.cli import adapt, cim, compare, data, evaluate, hw, nf, recipes, stream, sweep, train
 from snnx.cli.common import EXIT_PIPE, EXIT_USAGE, Parser, quiet_stdout
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -31,6 +31,7 @@ COMMANDS = Registry("command", {
     "eval": (evaluate, evaluate.HELP),
     "compare": (compare, compare.HELP),
     "stream": (stream, stream.HELP),
+    "sweep": (sweep, sweep.HELP),
     "nf": (nf, nf.HELP),
     "cim": (cim, cim.HELP),
     "hw": (hw, hw.HELP),

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         path = job.checkpoints / "pretrained.h5"
         write_json(job.run_dir / "report.json", {
             "recipe": job.recipe.name, "run_dir": str(job.run_dir), "pretrained": str(path),
-            "accuracy": dict(job.acc), "data": job.data.info, "timing": job.timing})
+            "accuracy": dict(job.acc), "data": job.data.info, "timing": job.timing,
+            "pretrain": job.pretrain_summary})
     print(f"software accuracy {fmt_acc(job.acc['software'])} (held-out source windows), "
           f"{fmt_acc(job.acc['software_target'])} on the target subjects")
     print(f"pretrained model: {path}")

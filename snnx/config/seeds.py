@@ -33,6 +33,7 @@ OFFSETS: dict[str, int] = {
     "pretrain.aware_order": 21,  # minibatch order of the hardware-aware epochs
     "finetune": 400,          # the fine-tuning rule (DFA feedback ...): seed + 400
     "finetune.order": 19,     # minibatch order of chip-in-the-loop fine-tuning
+    "pretrain.val_split": 18,  # validation windows of off-chip pretraining
     "transforms": 0,          # transform i: base + i
     "encrypt.puf": 600,       # the chip's simulated PUF (manufacture): transform seed + 600
     "encrypt.other_chip": 601,  # another chip's PUF, for the wrong-key figure

@@ -98,6 +98,9 @@ class HarSynthConfig:
                          "source ids")
     windows_per_activity: int = spec(40, lo=1, hi=100000, doc="windows per activity per "
                                      "subject")
+    target_windows_per_activity: int | None = spec(
+        None, lo=1, hi=100000, doc="windows per activity of each target subject; null = "
+        "windows_per_activity (a larger held-out target set leaves the sources unchanged)")
     bout_windows: tuple[int, int] = spec((3, 12), doc="windows per bout, drawn uniformly "
                                          "in [lo, hi]")
     window: int = spec(128, lo=8, hi=100000, doc="samples per window")
@@ -345,9 +348,12 @@ def synthetic_har(config: HarSynthConfig | Mapping[str, Any] | None = None,
     Xs, ys, ss, ts = [], [], [], []
     roles = [(0, i, cfg.source_shift) for i in range(cfg.n_source)]
     roles += [(1, i, cfg.target_shift) for i in range(cfg.n_target)]
+    tgt_cfg = cfg if cfg.target_windows_per_activity is None else dataclasses.replace(
+        cfg, windows_per_activity=cfg.target_windows_per_activity)
     for sid, (role, i, shift) in enumerate(roles, start=1):
         rng = np.random.default_rng([cfg.seed, role, i])
-        X, y, t = _subject_windows(rng, cfg, _draw_subject(rng, shift, cfg))
+        c = tgt_cfg if role else cfg
+        X, y, t = _subject_windows(rng, c, _draw_subject(rng, shift, c))
         Xs.append(X)
         ys.append(y)
         ts.append(t)

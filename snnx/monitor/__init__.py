@@ -15,8 +15,10 @@ __getattr__ = lazy_exports(__name__, {
     "read_tensorboard_scalars": "snnx.monitor.tensorboard",
     "colorize": "snnx.monitor.figures", "plot_stream_accuracy": "snnx.monitor.figures",
     "plot_energy_split": "snnx.monitor.figures", "plot_rule_comparison": "snnx.monitor.figures",
+    "plot_group_comparison": "snnx.monitor.figures", "plot_sweep": "snnx.monitor.figures",
 })
 
 __all__ = ["JsonlLogger", "MetricLogger", "MultiLogger", "StdoutLogger", "TensorBoardLogger",
-           "colorize", "plot_energy_split", "plot_rule_comparison", "plot_stream_accuracy",
+           "colorize", "plot_energy_split", "plot_group_comparison", "plot_rule_comparison",
+           "plot_stream_accuracy", "plot_sweep",
            "read_metrics_jsonl", "read_tensorboard_scalars", "run_logger"]

@@ -194,3 +194,93 @@ def plot_rule_comparison(rows: Sequence[Mapping[str, Any]], path: str | os.PathL
         ax.grid(alpha=0.3)
     fig.suptitle("Accuracy vs cost per rule")
     return _save(fig, path)
+
+
+def _mc(stat: Mapping[str, Any] | None, scale: float = 1.0) -> tuple[float, float]:
+    """(mean, CI half-width) of a summary statistic, NaN / 0 where missing."""
+    if not stat or stat.get("mean") is None:
+        return math.nan, 0.0
+    return stat["mean"] * scale, (stat.get("ci95") or 0.0) * scale
+
+
+def plot_group_comparison(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
+                          accuracies: Sequence[str] = ("software", "deployed", "adapted",
+                                                       "prequential"),
+                          costs: Sequence[str] = ("energy_j", "latency_s", "area_m2")) -> Path:
+    """Groups of runs with 95 % CI error bars: accuracies as bars, then adapted accuracy
+    against each cost.
+
+    Args:
+        rows: ``[{"label": "dfa", "n": 5, "stats": {"adapted": {"mean": 0.86, "ci95":
+            0.03}, "energy_j": {...}, ...}}, ...]`` (:func:`snnx.pipeline.compare.compare`).
+        path: PNG file to write.
+        accuracies, costs: stats keys of the bar panel and of the scatter panels.
+    """
+    if not rows:
+        raise ValueError("plot_group_comparison: no rows")
+    fig = _figure(4.2 + 3.4 * len(costs), 3.8)
+    axes = fig.subplots(1, 1 + len(costs), squeeze=False)[0]
+    ax, width = axes[0], 0.8 / max(1, len(accuracies))
+    for j, key in enumerate(accuracies):
+        mc = [_mc(r["stats"].get(key), 100.0) for r in rows]
+        ax.bar([i + (j - (len(accuracies) - 1) / 2) * width for i in range(len(rows))],
+               [m for m, _ in mc], width, yerr=[c for _, c in mc], capsize=2, label=key,
+               color=f"C{j}")
+    ax.set_xticks(range(len(rows)), [f"{r['label']}\n(n={r['n']})" for r in rows], fontsize=7)
+    ax.set(ylabel="accuracy (%)", ylim=(0, 105))
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    for ax, key in zip(axes[1:], costs):
+        for i, r in enumerate(rows):
+            (x, dx), (y, dy) = _mc(r["stats"].get(key)), _mc(r["stats"].get("adapted"), 100.0)
+            ax.errorbar([x], [y], xerr=[dx], yerr=[dy], fmt="o", color=f"C{i % 10}",
+                        capsize=3)
+            if math.isfinite(x) and math.isfinite(y):
+                ax.annotate(str(r["label"]), (x, y), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7)
+        xs = [m for m in (_mc(r["stats"].get(key))[0] for r in rows) if math.isfinite(m)]
+        if xs and min(xs) > 0 and max(xs) / min(xs) >= 10:
+            ax.set_xscale("log")
+        else:
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+        ax.margins(x=0.3)
+        ax.set(xlabel=_AXIS.get(key, key), ylabel="adapted accuracy (%)", ylim=(0, 105))
+        ax.grid(alpha=0.3)
+    fig.suptitle("Groups of runs: mean and 95 % CI over seeds (Student t)")
+    return _save(fig, path)
+
+
+def plot_sweep(series: Mapping[str, Sequence[tuple[float, Mapping[str, Any]]]],
+               path: str | os.PathLike, *, key: str, metric: str = "adapted") -> Path:
+    """A sweep: ``metric`` (mean and 95 % CI over seeds) against the swept value, one line
+    per recipe; log x when the values span a factor of 10 or more.
+
+    Args:
+        series: label -> [(value, stats of the runs at that value), ...].
+        path: PNG file to write.
+        key: the swept recipe key (x label).
+        metric: the accuracy plotted.
+    """
+    if not series:
+        raise ValueError("plot_sweep: no series")
+    fig = _figure(5.0, 3.8)
+    ax = fig.subplots()
+    xs_all: list[float] = []
+    values = [v for points in series.values() for v, _ in points]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    names = list(dict.fromkeys(str(v) for v in values))  # non-numeric: one position each
+    for i, (label, points) in enumerate(series.items()):
+        xs = [float(v) if numeric else float(names.index(str(v))) for v, _ in points]
+        mc = [_mc(s.get(metric), 100.0) for _, s in points]
+        ax.errorbar(xs, [m for m, _ in mc], yerr=[c for _, c in mc], fmt="o-", capsize=3,
+                    color=f"C{i % 10}", label=label)
+        xs_all += xs
+    if not numeric:
+        ax.set_xticks(range(len(names)), names)
+    elif min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10:
+        ax.set_xscale("log")
+    ax.set(xlabel=key, ylabel=f"{metric} accuracy (%)", ylim=(0, 105))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"Sweep of {key}: mean and 95 % CI over seeds")
+    return _save(fig, path)

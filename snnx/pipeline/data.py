@@ -11,8 +11,11 @@
   the configured count. A file with one subject only is split by bouts: half its bouts
   pretrain, the other half are the target stream.
 * **held out.** Each role is split by bout (:meth:`WindowDataset.train_test_split`,
-  ``data.test_fraction``): source test windows give the software accuracy, target test
-  windows give the deployed and adapted accuracies and are never streamed.
+  ``data.test_fraction``; the targets by ``data.target_test_fraction`` when it is set):
+  source test windows give the software accuracy, target test windows give the deployed
+  and adapted accuracies and are never streamed. With ``pretrain.val_fraction`` > 0 the
+  source training windows are split once more, by bout, into the windows the optimiser
+  fits (``source_train``) and validation windows (``source_val``: early stopping).
 * **order.** The target stream is the targets' remaining windows in arrival order
   (``given``), in bouts of one activity (``bouts``: kept when the arrival order already has
   them, else built from runs of one class, 3-12 windows long) or shuffled.
@@ -21,7 +24,8 @@
   ``model.snn.timesteps`` chunks); other lengths are stretched in time (nearest sample) to
   the next multiple; ``W < m`` repeats samples (a static input such as a digit is shown at
   every step).
-* **scale.** With ``data.standardize`` every channel is z-scored with source statistics
+* **scale.** With ``data.standardize`` every channel is z-scored with the statistics of
+  the source training windows (``source_train`` and ``source_val`` together)
   (a channel constant over the source keeps scale 1, others are scaled by at least a
   tenth of the median channel's spread: see :func:`safe_scale`).
 
@@ -61,13 +65,15 @@ class Prepared:
     """The windows of one run, standardized and shaped for the model.
 
     Attributes:
-        source_train: pretraining windows.
+        source_train: pretraining windows (the ones the optimiser fits).
         source_test: held-out source windows (software accuracy).
         stream: target windows in base stream order (row order = arrival order).
         target_test: held-out target windows (deployed and adapted accuracy).
         mean, std: (C,) channel statistics applied (zeros / ones without standardizing).
         raw_window: window length in the data, before any stretch.
         info: facts for report.json (counts, subjects, source of the data).
+        source_val: validation windows of pretraining (None with ``pretrain.val_fraction``
+            0 or too few windows).
     """
 
     source_train: WindowDataset
@@ -78,6 +84,7 @@ class Prepared:
     std: np.ndarray
     raw_window: int
     info: dict
+    source_val: WindowDataset | None = None
 
     @property
     def window(self) -> int:
@@ -144,9 +151,23 @@ def _halves(ds: WindowDataset, frac: float, seed: int, key: str, what: str
     return _raise(f"{key}: too few windows to {what} ({err})")
 
 
-def _split(ds: WindowDataset, frac: float, seed: int, what: str) -> tuple[WindowDataset,
-                                                                         WindowDataset]:
-    return _halves(ds, frac, seed, "data.test_fraction", f"hold out {what} windows")
+def _split(ds: WindowDataset, frac: float, seed: int, what: str,
+           key: str = "data.test_fraction") -> tuple[WindowDataset, WindowDataset]:
+    return _halves(ds, frac, seed, key, f"hold out {what} windows")
+
+
+def _validation(ds: WindowDataset, recipe: Any) -> tuple[WindowDataset, WindowDataset | None]:
+    """(fit, validation) windows of pretraining; no validation set when
+    ``pretrain.val_fraction`` is 0 or a class has a single window (a warning)."""
+    frac = recipe.pretrain.val_fraction
+    if frac <= 0:
+        return ds, None
+    try:
+        return _split(ds, frac, derive(recipe.seed, "pretrain.val_split"), "validation",
+                      "pretrain.val_fraction")
+    except ConfigError as e:
+        log.warning("pretraining runs without validation windows (%s)", e)
+        return ds, None
 
 
 def _arrival(ds: WindowDataset) -> WindowDataset:
@@ -234,22 +255,29 @@ def prepare(recipe: Any) -> Prepared:
     src, tgt = _roles(ds, recipe)
     src_train, src_test = _split(src, d.test_fraction, derive(recipe.seed, "data.source_split"),
                                  "source")
-    tgt_stream, tgt_test = _split(tgt, d.test_fraction, derive(recipe.seed, "data.target_split"),
-                                  "target")
+    t_frac, t_key = ((d.test_fraction, "data.test_fraction") if d.target_test_fraction is None
+                     else (d.target_test_fraction, "data.target_test_fraction"))
+    tgt_stream, tgt_test = _split(tgt, t_frac, derive(recipe.seed, "data.target_split"),
+                                  "target", t_key)
+    src_fit, src_val = _validation(src_train, recipe)
     tgt_stream = _arrival(tgt_stream)
     order = stream_order(tgt_stream, d.stream_order,
                          np.random.default_rng(sequence(recipe.seed, "data.stream_order")))
     tgt_stream = tgt_stream.subset(order)
     raw = ds.window_len
-    parts = [src_train, src_test, tgt_stream, tgt_test]
+    parts = [src_fit, src_test, tgt_stream, tgt_test]
+    if src_val is not None:
+        parts.append(src_val)
+    fitted = src_train  # standardisation statistics: every source training window
     T = MODELS.get(recipe.model.kind).window_multiple(recipe.model_params)
     if raw % T:
         length = -(-raw // T) * T
         log.info("data: window length %d is not a multiple of %d (model.%s); windows are "
                  "stretched in time to %d samples", raw, T, recipe.model.kind, length)
         parts = [_stretch(p, length) for p in parts]
+        fitted = _stretch(fitted, length)
     if d.standardize:
-        mean, std = parts[0].channel_stats()
+        mean, std = fitted.channel_stats()
         std = safe_scale(std)
         parts = [p.standardized(mean, std) for p in parts]
     else:
@@ -261,9 +289,13 @@ def prepare(recipe: Any) -> Prepared:
             "classes": list(ds.classes), "source_subjects": [int(s) for s in src.subjects],
             "target_subjects": [int(s) for s in tgt.subjects],
             "source_train": len(parts[0]), "source_test": len(parts[1]),
+            "source_val": len(parts[4]) if src_val is not None else 0,
             "stream": len(parts[2]), "target_test": len(parts[3]),
             "stream_order": d.stream_order}
-    return Prepared(*parts, mean=mean, std=std, raw_window=raw, info=info)
+    log.info("data: %d held-out target windows (one window = %.2f accuracy points)",
+             len(parts[3]), 100.0 / len(parts[3]))
+    return Prepared(*parts[:4], mean=mean, std=std, raw_window=raw, info=info,
+                    source_val=parts[4] if src_val is not None else None)
 
 
 def label_mask(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:

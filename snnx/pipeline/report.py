@@ -59,6 +59,9 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
              f"accuracy   software {fmt_acc(acc.get('software'))} (source subjects)  |  "
              f"on the target: software {fmt_acc(acc.get('software_target'))}, deployed "
              f"{fmt_acc(acc.get('deployed'))}, adapted {fmt_acc(acc.get('adapted'))}"]
+    warning = (report.get("pretrain") or {}).get("warning")
+    if warning:
+        lines.append(f"warning    {warning}")
     if cost:
         lines.append(f"adaptation {report['rule']}: {cost['steps']} on-chip steps, energy "
                      f"{fmt_energy(cost['energy_j'])}, latency {fmt_time(cost['latency_s'])}, "
@@ -80,16 +83,18 @@ def build_report(*, recipe: Any, hw_name: str, run_dir: Path, accuracy: Mapping[
                  ledger: Any, steps: int, stream: Mapping[str, Any], data_info: Mapping,
                  model: Mapping[str, Any], curves: Mapping[str, Any],
                  timing: Mapping[str, float], threads: int,
+                 pretrain: Mapping[str, Any] | None = None,
                  extra: Mapping[str, Mapping] | None = None) -> dict:
     """report.json of a finished run (see the module docstring for the cost blocks);
-    ``extra``: the transforms' blocks by name (:func:`snnx.transforms.transform_reports`),
-    copied as they are."""
+    ``pretrain`` is the pretraining summary (:mod:`snnx.pipeline.pretrain`); ``extra``: the
+    transforms' blocks by name (:func:`snnx.transforms.transform_reports`), copied as they
+    are."""
     rep = {"recipe": recipe.name, "rule": recipe.adapt.rule, "seed": recipe.seed, "hw": hw_name,
            "run_dir": str(run_dir), "accuracy": dict(accuracy),
            "cost": ledger.report("learn", steps), "inference": ledger.report("infer"),
            "rule_setup": ledger.report("setup"), "stream": dict(stream),
            "data": data_info, "model": dict(model), "curves": curves, "timing": dict(timing),
-           "threads": threads}
+           "threads": threads, "pretrain": dict(pretrain or {})}
     for block in ("inference", "rule_setup"):
         for key in ("area_m2", "area_by_component", "steps", "energy_per_step_j"):
             rep[block].pop(key)

@@ -62,7 +62,7 @@ from snnx.transforms import transform_reports
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("source_train", "source_test", "stream", "target_test")
+SPLITS = ("source_train", "source_test", "stream", "target_test", "source_val")
 
 
 class Run:
@@ -93,6 +93,7 @@ class Run:
         self.acc: dict[str, float | None] = {}
         self.transform_info: dict[str, dict] = {}  # report blocks of the transforms
         self.timing: dict[str, float] = {}
+        self.pretrain_summary: dict = {}       # report.json's pretrain block
         self.saved_threads = 1                 # torch threads of the run being resumed
         self.blocks: dict[str, Any] = {}       # extra report.json blocks (finetune, drift)
         self._keep_bytes = 0                   # metrics.jsonl bytes written before the resume
@@ -159,8 +160,9 @@ class Run:
 
             self._given = pretrained_from(r.pretrain.checkpoint)
             pm.load_pretrained(self.net, self._given, "pretrain.checkpoint")
-        self.x = {k: pm.as_input(r, getattr(d, k).X) for k in SPLITS}
-        self.y = {k: torch.from_numpy(getattr(d, k).y) for k in SPLITS}
+        splits = [k for k in SPLITS if getattr(d, k) is not None]  # source_val may be None
+        self.x = {k: pm.as_input(r, getattr(d, k).X) for k in splits}
+        self.y = {k: torch.from_numpy(getattr(d, k).y) for k in splits}
         self.labelled = label_mask(len(d.stream), r.data.label_rate,
                                    np.random.default_rng(sequence(r.seed, "data.labels")))
 
@@ -220,12 +222,14 @@ class Run:
 
     def pretrain(self) -> None:
         """:class:`~snnx.pipeline.pretrain.Pretraining` of the software network."""
-        acc, seconds = Pretraining(
+        phase = Pretraining(
             recipe=self.recipe, net=self.net, x=self.x, y=self.y,
             stats=(self.data.mean, self.data.std), logger=self.logger, tb=self._tb,
             path=self.checkpoints / "pretrained.h5", metrics=self.run_dir / "metrics.jsonl",
             given=self._given, resume_from=self._purge_step if self.resuming else None,
-            hw=self.hw, plain=self._plain_on_chip).run()
+            hw=self.hw, plain=self._plain_on_chip)
+        acc, seconds = phase.run()
+        self.pretrain_summary = phase.summary
         self.acc.update(acc)
         self.timing["pretrain_s"] = seconds
         if self._state is not None and "timing" in self._state:  # the real one, not the reload
@@ -331,7 +335,7 @@ class Run:
                    "weights": pm.n_params(self.net),
                    "timesteps": getattr(r.model_params, "timesteps", None)},
             curves=lp.curves, timing=self.timing, threads=torch.get_num_threads(),
-            extra=self.transform_info)
+            pretrain=self.pretrain_summary, extra=self.transform_info)
         rep["programming"] = rr.programming_block(self.chip, self.hw)
         if "finetune" in self.blocks:
             rep["finetune"] = rr.finetune_block(self.blocks["finetune"], self.chip.ledger)

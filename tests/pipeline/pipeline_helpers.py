@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HAR_DFA = str(ROOT / "recipes" / "har_dfa.yaml")
 
 #: a har_dfa run of a second or two: 3 subjects of 6 windows per activity, a 16-unit SNN
-TINY = ["data.source_subjects=2", "data.synthetic_har.windows_per_activity=6", "model.hidden=[16]",
-        "model.snn.timesteps=4", "pretrain.epochs=3", "pretrain.batch_size=16", "eval.mc_draws=1", "eval.every=10",
+TINY = ["data.source_subjects=2", "data.synthetic_har.windows_per_activity=6",
+        "data.synthetic_har.target_windows_per_activity=null", "data.target_test_fraction=null",
+        "model.hidden=[16]",
+        "model.snn.timesteps=4", "pretrain.steps=12", "pretrain.val_every=4", "pretrain.batch_size=16", "eval.mc_draws=1", "eval.every=10",
         "monitor.log_every=5", "monitor.histograms_every=10", "monitor.checkpoint_every=0",
         "adapt.batch_size=4", "adapt.lr=1e-2"]
 

@@ -64,16 +64,18 @@ def test_rules_use_their_own_hardware(runs):
     assert "adc_t" in energy["bp"] and "adc_t" not in energy["dfa"]
 
 
-def test_compare_prints_table_and_writes_figure(runs, capsys, tmp_path):
+def test_compare_groups_runs_by_rule_and_writes_figure(runs, capsys, tmp_path):
     code, out, err = cli(capsys, "compare", *(str(runs[r]) for r in RULES),
                          "--out", str(tmp_path))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:4] == ["rule", "software", "deployed", "adapted"]
-    for rule in RULES:
-        row = next(line for line in lines if line.startswith(rule + " "))
-        assert "J" in row and "s" in row and "mm\u00b2" in row and "%" in row
+    assert lines[1].split()[:4] == ["group", "n", "software", "sw"]
+    for rule in RULES:  # one seed each: a label per rule, n = 1, no interval
+        acc, cost = [line for line in lines if line.startswith(rule + " ")]
+        assert acc.split()[1] == "1" and "± -" in acc
+        assert "J ± -" in cost and "s ± -" in cost and "mm\u00b2" in cost
     assert (tmp_path / "compare.png").stat().st_size > 1000
+    assert (tmp_path / "compare.csv").is_file() and (tmp_path / "compare.json").is_file()
 
 
 def test_tensorboard_holds_scalars_histograms_image(runs):
