@@ -6,8 +6,11 @@ For the default HAR spiking network (9 channels, 128-sample windows, 6 classes, 
 
 1. per adaptation step (one window, batch 1) and rule: energy, latency and area from the
    shared CostLedger (``ledger.since(snapshot)``, ``summary()``), split by phase (forward /
-   backward / update) and by operation;
-2. DFA/BP ratios of energy, latency (whole step and backward phase) and area;
+   backward / update) and by operation, for every combination of update scheme
+   (``--schemes``: stochastic / counted) and transposed-read converters (``--transposed``:
+   shared / separate);
+2. DFA/BP ratios of energy, latency (whole step and backward phase) and area, per
+   combination, and the update phase's share of digital MACs;
 3. wall-clock windows/s of ``rule.step`` and samples/s of the OnlineAdapter stream (a label
    for every window), per rule;
 4. OnlineAdapter ``step`` x hop + ``learn`` per window (median ms) next to a plain snntorch
@@ -61,11 +64,11 @@ def make_net(args) -> SNN:
                gain=args.gain, seed=args.seed)
 
 
-def ledger_per_step(args, X, y) -> dict:
+def ledger_per_step(args, X, y, over: dict | None = None) -> dict:
     """Mean per-step ledger of every rule, by phase and by op; area after the steps."""
     out = {}
     for name in args.rules:
-        net = make_net(args).to_analog(hw.load(args.hw), seed=args.seed)
+        net = make_net(args).to_analog(hw.load(args.hw, **(over or {})), seed=args.seed)
         rule = RULES[name](lr=args.lr)
         rule.bind(net)
         led = net.ledger
@@ -174,6 +177,40 @@ def snntorch_latency(args, X, y) -> float:
     return 1e3 * statistics.median(times[2:])
 
 
+def print_ledger(args, led: dict, title: str) -> dict:
+    """Print one configuration's per-step ledger; return the DFA/BP ratios (or {})."""
+    print(f"\n## per adaptation step, {title} (batch {args.batch}, mean of {args.steps} steps)")
+    print(f"{'rule':8s} {'energy nJ':>10s} {'latency us':>11s} {'area mm2':>9s} | "
+          + " | ".join(f"{p} nJ / us" for p in PHASES))
+    for name, r in led.items():
+        ph = " | ".join(f"{r['phases'][p]['energy_j'] * 1e9:8.2f} / {r['phases'][p]['latency_s'] * 1e6:7.2f}"
+                        for p in PHASES)
+        print(f"{name:8s} {r['energy_j'] * 1e9:10.2f} {r['latency_s'] * 1e6:11.2f} "
+              f"{r['area_m2'] * 1e6:9.4f} | {ph}")
+    for name, r in led.items():
+        print(f"  {name} energy by op (nJ): "
+              + ", ".join(f"{k}={v * 1e9:.3g}" for k, v in sorted(r["energy_by_op"].items())))
+        print(f"  {name} busy time by op (us; parallel branches add up here): "
+              + ", ".join(f"{k}={v * 1e6:.3g}" for k, v in sorted(r["latency_by_op"].items())))
+        print(f"  {name} area (mm2): "
+              + ", ".join(f"{k}={v * 1e6:.4g}" for k, v in sorted(r["area_by_component"].items())))
+    if "bp" not in led or "dfa" not in led:
+        return {}
+    b, d = led["bp"], led["dfa"]
+    ratios = {"energy": d["energy_j"] / b["energy_j"], "latency": d["latency_s"] / b["latency_s"],
+              "area": d["area_m2"] / b["area_m2"],
+              "backward_energy": d["phases"]["backward"]["energy_j"] / b["phases"]["backward"]["energy_j"],
+              "backward_latency": d["phases"]["backward"]["latency_s"] / b["phases"]["backward"]["latency_s"]}
+    print("DFA / BP (measured here; paper for reference only: energy -64.1 %, "
+          "latency 2.1x lower, area -10.1 %)")
+    print(f"energy {ratios['energy']:.3f} ({(ratios['energy'] - 1) * 100:+.1f} %), latency "
+          f"{ratios['latency']:.3f} ({1 / ratios['latency']:.2f}x lower), area "
+          f"{ratios['area']:.3f} ({(ratios['area'] - 1) * 100:+.1f} %)")
+    print(f"backward phase only: energy {ratios['backward_energy']:.3f}, latency "
+          f"{ratios['backward_latency']:.3f}")
+    return ratios
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hw", default="rram_generic")
@@ -189,46 +226,48 @@ def main(argv=None) -> int:
     ap.add_argument("--hop", type=int, default=64)
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--schemes", nargs="+", default=["stochastic", "counted"],
+                    choices=["stochastic", "counted"], help="device.update.scheme values")
+    ap.add_argument("--transposed", nargs="+", default=["shared", "separate"],
+                    choices=["shared", "separate"], help="periphery.transposed_adc values")
+    ap.add_argument("--no-wall", action="store_true", help="skip the wall-clock part")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     X, y, src = get_data(max(args.windows + 1, args.steps + args.batch), args.seed)
     print(f"# bench/rules.py  hw={args.hw}  threads={args.threads}  SNN 9x128 -> "
           f"{'-'.join(map(str, args.hidden))} -> 6, T={args.T}  data={src}")
-    led = ledger_per_step(args, X, y)
-    print(f"\n## per adaptation step (batch {args.batch}, mean of {args.steps} steps)")
-    print(f"{'rule':8s} {'energy nJ':>10s} {'latency us':>11s} {'area mm2':>9s} | "
-          + " | ".join(f"{p} nJ / us" for p in PHASES))
-    for name, r in led.items():
-        ph = " | ".join(f"{r['phases'][p]['energy_j'] * 1e9:8.2f} / {r['phases'][p]['latency_s'] * 1e6:7.2f}"
-                        for p in PHASES)
-        print(f"{name:8s} {r['energy_j'] * 1e9:10.2f} {r['latency_s'] * 1e6:11.2f} "
-              f"{r['area_m2'] * 1e6:9.4f} | {ph}")
-    for name, r in led.items():
-        print(f"  {name} energy by op (nJ): "
-              + ", ".join(f"{k}={v * 1e9:.3g}" for k, v in sorted(r["energy_by_op"].items())))
-        print(f"  {name} busy time by op (us; parallel branches add up here): "
-              + ", ".join(f"{k}={v * 1e6:.3g}" for k, v in sorted(r["latency_by_op"].items())))
-        print(f"  {name} area (mm2): "
-              + ", ".join(f"{k}={v * 1e6:.4g}" for k, v in sorted(r["area_by_component"].items())))
-    ratios = {}
-    if "bp" in led and "dfa" in led:
-        b, d = led["bp"], led["dfa"]
-        ratios = {"energy": d["energy_j"] / b["energy_j"], "latency": d["latency_s"] / b["latency_s"],
-                  "area": d["area_m2"] / b["area_m2"],
-                  "backward_energy": d["phases"]["backward"]["energy_j"] / b["phases"]["backward"]["energy_j"],
-                  "backward_latency": d["phases"]["backward"]["latency_s"] / b["phases"]["backward"]["latency_s"]}
-        print("\n## DFA / BP (measured here; paper for reference only: energy -64.1 %, "
-              "latency 2.1x lower, area -10.1 %)")
-        print(f"energy {ratios['energy']:.3f} ({(ratios['energy'] - 1) * 100:+.1f} %), latency "
-              f"{ratios['latency']:.3f} ({1 / ratios['latency']:.2f}x lower), area "
-              f"{ratios['area']:.3f} ({(ratios['area'] - 1) * 100:+.1f} %)")
-        print(f"backward phase only: energy {ratios['backward_energy']:.3f}, latency "
-              f"{ratios['backward_latency']:.3f}")
-        print(f"DFA below BP in energy: {ratios['energy'] < 1}, in latency: "
-              f"{ratios['latency'] < 1}, in area: {ratios['area'] < 1}")
-    thr = throughput(args, X, y)
-    ref = snntorch_latency(args, X, y)
+    combos = [(sc, tr) for sc in args.schemes for tr in args.transposed]
+    all_ratios = {}
+    for sc, tr in combos:
+        over = {"device.update.scheme": sc, "periphery.transposed_adc": tr}
+        led = ledger_per_step(args, X, y, over)
+        ratios = print_ledger(args, led, f"scheme {sc}, transposed_adc {tr}")
+        all_ratios[f"{sc}/{tr}"] = {"ratios": ratios, "ledger": led}
+    if len(combos) > 1 and all("bp" in v["ledger"] for v in all_ratios.values()):
+        print("\n## DFA / BP by configuration")
+        print(f"{'scheme/transposed':22s} {'energy':>7s} {'latency':>8s} {'area':>6s} "
+              f"{'update MAC share of step energy (dfa, bp)':>42s}")
+        for key, v in all_ratios.items():
+            r, led = v["ratios"], v["ledger"]
+            mac = [led[n]["energy_by_op"].get("mac", 0.0) / led[n]["energy_j"] for n in ("dfa", "bp")]
+            print(f"{key:22s} {r['energy']:7.3f} {r['latency']:8.3f} {r['area']:6.3f} "
+                  f"{mac[0]:20.1%} {mac[1]:8.1%}")
+    thr, ref = {}, None
+    if not args.no_wall:
+        thr = throughput(args, X, y)
+        ref = snntorch_latency(args, X, y)
+        print_wall(args, thr, ref)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": {k: v for k, v in vars(args).items()}, "data": src,
+                       "configs": all_ratios, "wall": thr,
+                       "snntorch_ms": ref}, f, indent=1, default=str)
+    return 0
+
+
+def print_wall(args, thr: dict, ref: float) -> None:
+    """Print the wall-clock table."""
     print(f"\n## wall clock ({args.threads} thread(s)); target adapter <= 5 ms/window "
           f"(rram_generic), 2 ms (ideal)")
     print(f"{'rule':8s} {'rule.step win/s':>16s} {'adapter ms/win':>15s} {'stream samples/s':>17s}")
@@ -237,12 +276,6 @@ def main(argv=None) -> int:
               f"{r['adapter_samples_per_s']:17.0f}")
     print(f"snntorch loop (forward + loss.backward + SGD step), same window and net, "
           f"software: {ref:.3f} ms median")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": {k: v for k, v in vars(args).items()}, "data": src,
-                       "ledger": led, "ratios": ratios, "wall": thr,
-                       "snntorch_ms": ref}, f, indent=1, default=str)
-    return 0
 
 
 if __name__ == "__main__":

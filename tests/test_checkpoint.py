@@ -124,3 +124,32 @@ def test_har_dfa_chip_checkpoint_is_lean(tmp_path):
     twin_rule.bind(twin)
     load_chip_state(twin, twin_rule, ck.load(path))
     assert torch.equal(chip.record(x).logits, twin.record(x).logits)
+
+
+def test_order_exact_numbers_and_few_objects(tmp_path):
+    """Mappings keep their key order (a ledger summed after a reload gives the same bits),
+    any int, NaN and inf survive, and scalars cost no HDF5 object of their own."""
+    import h5py
+    import math
+
+    state = {"z": 1, "a": {"energy": {"pulse": 0.1, "adc": 0.2, "dac": 1e-300},
+                           "rng": 2 ** 70 + 3, "nan": float("nan"), "inf": -math.inf,
+                           "t": (1, "x", None, [True, 2.5])},
+             "m": torch.arange(3), "hist": [float(i) / 7 for i in range(600)]}
+    ck.save(tmp_path / "c.h5", state)
+    back = ck.load(tmp_path / "c.h5")
+    assert list(back) == ["z", "a", "m", "hist"]
+    assert list(back["a"]["energy"]) == ["pulse", "adc", "dac"]
+    assert back["a"]["rng"] == 2 ** 70 + 3 and math.isnan(back["a"]["nan"])
+    assert back["a"]["inf"] == -math.inf and back["a"]["t"] == (1, "x", None, [True, 2.5])
+    assert back["hist"] == state["hist"] and back["a"]["energy"]["dac"] == 1e-300
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        objects = []
+        f.visit(objects.append)
+    assert objects == ["m"], objects  # one dataset; the rest is one JSON attribute
+
+
+def test_secrets_refused_inside_plain_values(tmp_path):
+    with pytest.raises(ck.CheckpointError, match=r"refusing to store a secret"):
+        ck.save(tmp_path / "s.h5", {"encrypt": {"layer_key": [1, 0, 1]}})
+    assert not (tmp_path / "s.h5").exists()

@@ -44,10 +44,29 @@ class UpdateConfig:
     step: float | None = spec(None, lo=0, lo_open=True, hi=1,
                               doc="conductance step per pulse as a fraction of g_max-g_min; "
                                   "null = 1/(levels-1), or exact analog updates if levels is null")
-    max_pulses: int = spec(31, lo=1, hi=100000, doc="most pulses one cell gets in one update")
+    max_pulses: int = spec(31, lo=1, hi=100000,
+                           doc="scheme counted: most pulses one cell gets in one update")
     refresh_at: float = spec(0.9, lo=0, hi=1, lo_open=True,
                              doc="refresh a differential pair when both sides exceed this "
                                  "fraction of the range (1 = never)")
+    scheme: str = spec("stochastic", choices=("stochastic", "counted"),
+                       doc="stochastic: parallel update by coincidences of stochastic row and "
+                           "column pulse trains (Gokmen & Vlasov 2016), no digital outer "
+                           "product; counted: x^T d computed digitally (MACs booked), rounded "
+                           "to pulse counts, written row by row (snnx 0.1). Multi-level cells "
+                           "only: bit-sliced tiles always do a digital read-modify-write")
+    policy: str = spec("bidirectional", choices=("bidirectional", "split"),
+                       doc="bidirectional: a change moves both sides of the pair, "
+                           "potentiating one and depressing the other (push-pull), so "
+                           "depression asymmetry and soft bounds act during learning; split: "
+                           "only potentiation, G+ for increases and G- for decreases (snnx 0.1)")
+    bl: int = spec(31, lo=1, hi=1024,
+                   doc="scheme stochastic: pulse slots per update cycle (the largest bit "
+                       "length with bl_management); aihwkit's default desired_bl is 31")
+    bl_management: bool = spec(True, doc="scheme stochastic: per cycle use only "
+                                         "ceil(lr max|x| max|d| / dw_min) <= bl slots and "
+                                         "scale the probabilities to match (aihwkit's "
+                                         "update_bl_management); false: always bl slots")
 
 
 @dataclasses.dataclass(**KW)
@@ -100,6 +119,21 @@ class PeripheryConfig:
                               doc="abs_max: each input vector scaled by its own max|x| "
                                   "(digital); fixed: full scale x_max")
     x_max: float = spec(1.0, lo=0, lo_open=True, doc="input full scale for input_scaling=fixed")
+    adc_range: str = spec("line", choices=("line", "array"),
+                          doc="ADC full scale of a sensed line with n used cells: line = "
+                              "adc_clip * sqrt(n * n_ref) full cells, capped at n (n_ref = "
+                              "adc_ref_cells; a sum of n terms of random sign grows as "
+                              "sqrt(n)), the same rule for forward, transposed and feedback "
+                              "reads; array = adc_clip * the physical line length (snnx 0.1)")
+    adc_ref_cells: int | None = spec(None, lo=1, hi=1 << 16,
+                                     doc="cells of the line for which adc_clip holds; null = "
+                                         "the physical line (array.rows forward, array.cols "
+                                         "transposed)")
+    transposed_adc: str = spec("shared", choices=("shared", "separate"),
+                               doc="transposed reads: shared = the forward converters and "
+                                   "drivers serve rows too through multiplexers (NeuRRAM's "
+                                   "transposable neuron array), no extra area; separate = a "
+                                   "second bank of row-side ADCs and column drivers (snnx 0.1)")
     weight_bits: int | None = spec(None, lo=1, hi=24,
                                    doc="magnitude bits of bit-sliced weights; null = multi-level "
                                        "analog cells (no slicing)")
@@ -166,20 +200,29 @@ class CostConfig:
     """Per-operation energy (J), latency (s) and area (m^2)."""
 
     t_read: float = spec(5e-9, lo=0, doc="s, array read (integration) time per cycle")
-    adc_fom: float = spec(10e-15, lo=0, doc="J per conversion step, E_adc = fom * 2^bits")
-    t_adc: float = spec(1e-9, lo=0, doc="s per ADC conversion")
-    adc_area_8b: float = spec(9.6e-9, lo=0, doc="m^2 of one 8-bit ADC (scales with 2^(b-8))")
+    adc_fom: float = spec(6.1e-15, lo=0, doc="J per conversion step, E_adc = fom * 2^bits "
+                                             "(ISAAC: 1.56 pJ per 8-bit conversion)")
+    t_adc: float = spec(0.78e-9, lo=0, doc="s per ADC conversion (ISAAC: 1.28 GS/s)")
+    adc_area_8b: float = spec(1.2e-9, lo=0, doc="m^2 of ONE 8-bit ADC (scales with 2^(b-8))")
     e_dac_bit: float = spec(0.05e-12, lo=0, doc="J per DAC conversion per bit")
     t_dac: float = spec(1e-9, lo=0, doc="s per DAC settling")
     dac_area: float = spec(5e-11, lo=0, doc="m^2 of one wordline driver/DAC")
-    e_pulse: float = spec(2e-12, lo=0, doc="J per write pulse on one cell")
-    t_pulse: float = spec(50e-9, lo=0, doc="s per write pulse (row-parallel)")
-    e_digital: float = spec(0.03e-12, lo=0, doc="J per digital add/multiply")
+    e_pulse: float = spec(2e-12, lo=0, doc="J per write pulse on one cell (a coincidence "
+                                           "in the stochastic scheme)")
+    t_pulse: float = spec(50e-9, lo=0, doc="s per write pulse (row-parallel) or pulse slot")
+    e_line_pulse: float = spec(0.05e-12, lo=0,
+                               doc="J per pulse fired by one row or column driver in a slot "
+                                   "(stochastic update)")
+    e_digital: float = spec(0.03e-12, lo=0, doc="J per digital add or compare (8 bit)")
+    e_mult: float = spec(0.2e-12, lo=0, doc="J per digital multiply (8 bit); a MAC costs "
+                                            "e_mult + e_digital")
+    macs_per_cycle: int = spec(256, lo=1, doc="digital throughput: multiply-accumulates (or "
+                                              "other ops) per clock cycle")
     e_gate: float = spec(2e-15, lo=0, doc="J per XOR / 2:1 MUX operation of a keyed periphery "
                                           "(encryption): Horowitz ISSCC 2014, 0.03 pJ per "
                                           "8-bit add ~ 0.8 fJ per gate event, x2.5 for the "
                                           "key-bit wire and latch [R]")
-    t_digital: float = spec(1e-9, lo=0, doc="s per digital vector stage")
+    t_digital: float = spec(1e-9, lo=0, doc="s, digital clock period (one vector stage)")
     feature_size: float = spec(40e-9, lo=0, lo_open=True, doc="m, technology node F")
     cell_area_f2: float = spec(4.0, lo=1, doc="cell area in F^2 (4 crossbar, 12+ 1T1R)")
 

@@ -50,8 +50,9 @@ class ReadCache:
         S: (K, M) state-dependent noise variance (normalised) or None.
         gsum: (K,) sum of both arrays' conductances per driven line (S), for read energy.
         blk: physical array size along the driven dimension (rows forward, cols transposed);
-            a sensed line collects the current of ``blk`` cells, so the ADC full scale is
-            ``adc_clip * blk`` full cells.
+            a sensed line of array block b collects the current of its
+            ``n_b = min(blk, K - b blk)`` used cells; the ADC full scale follows
+            ``periphery.adc_range`` (:func:`full_scale`).
     """
 
     def __init__(self, hw: HWConfig, Wn: torch.Tensor, S: torch.Tensor | None,
@@ -62,16 +63,34 @@ class ReadCache:
         self.nblk = -(-self.K // blk)
         self.q = 1.0 if (p.dac_bits is None or p.input_bit_serial) else float(
             max((1 << (p.dac_bits - 1)) - 1, 1))
-        fs = p.adc_clip * blk
+        fs = [full_scale(p, min(blk, self.K - b * blk), blk) for b in range(self.nblk)]
         self.half = None if p.adc_bits is None else float(1 << (p.adc_bits - 1))
-        self.lsb = 1.0 if p.adc_bits is None else per.adc_lsb(fs, p.adc_bits)
+        lsbs = [1.0 if p.adc_bits is None else per.adc_lsb(f, p.adc_bits) for f in fs]
+        self.lsb = lsbs[0]  #: ADC step of the first (full) block; out_scale uses it
         k = 1.0 / (self.q * self.lsb)
         pad = self.nblk * blk - self.K if self.nblk > 1 else 0
+        #: per driven line code scale when the blocks' full scales differ (else None)
+        self.k_line: torch.Tensor | None = None
+        #: (nblk, 1, 1) lsb_b / lsb_0, applied to each block's codes before the sum
+        self.ratio: torch.Tensor | None = None
+        o0 = [noise.o0 * f / s for f, s in zip(fs, lsbs)]
+        if len(set(lsbs)) > 1:
+            kb = torch.tensor([1.0 / (self.q * s) for s in lsbs], dtype=Wn.dtype,
+                              device=Wn.device)
+            self.k_line = kb.repeat_interleave(blk)[: self.K]
+            self.ratio = (kb[0] / kb).view(-1, 1, 1)
+            k = self.k_line.unsqueeze(1)
+            kn = kb.view(-1, 1, 1)
+            self.noise_k = math.sqrt(2.0 * noise.a) * kn if noise.a else 0.0
+            self.o0 = torch.tensor(o0, dtype=Wn.dtype, device=Wn.device).view(-1, 1, 1) \
+                if noise.o0 else 0.0
+        else:
+            self.noise_k = math.sqrt(2.0 * noise.a) * k
+            self.o0 = o0[0]
         Wk = (Wn * k).contiguous()
         Wp = F.pad(Wk, (0, 0, 0, pad)) if pad else Wk
         self.W = Wp  # (nblk*blk, M); blocks are views
         self.Wb = Wp.view(self.nblk, blk, self.M) if self.nblk > 1 else None
-        self.noise_k = math.sqrt(2.0 * noise.a) * k
         if S is not None:
             Sk = (S * (k * k)).contiguous()
             Sp = F.pad(Sk, (0, 0, 0, pad)) if pad else Sk
@@ -79,14 +98,13 @@ class ReadCache:
             self.Sb = Sp.view(self.nblk, blk, self.M) if self.nblk > 1 else None
         else:
             self.S = self.Sb = None
-        self.o0 = noise.o0 * fs / self.lsb
         self.o1 = noise.o1
         # read energy per unit of (DAC code)^2 on a line: V^2 G t_read
         self.e_factor = p.v_read ** 2 * hw.cost.t_read / (self.q * self.q)
         self.e_line = gsum * self.e_factor
         self.sqrt_e = self.e_line.sqrt()
         self.incremental_ok = S is None and hw.parasitics.model == "none"
-        self.k_over_range = k / dev.g_range(hw)
+        self.k_over_range = (1.0 / (self.q * self.lsb)) / dev.g_range(hw)
         self.out_scale: torch.Tensor | None = None  #: codes -> weight units per sensed line
         self.scale_uniform: float | None = None  #: out_scale when all lines share it
         self.inv_perm: torch.Tensor | None = None  #: physical -> logical sensed order
@@ -121,25 +139,35 @@ class ReadCache:
             Xp = F.pad(X, (0, pad)) if pad else X
             Xb = Xp.view(N, self.nblk, self.blk).transpose(0, 1)
             p = torch.bmm(Xb, self.Wb)
-        if self.S is None and not (self.o0 or self.o1):
-            if self.noise_k:
+        nk = self.noise_k
+        if self.S is None and not (self._on(self.o0) or self.o1):
+            if self._on(nk):
                 norms = torch.linalg.vector_norm(Xb, dim=-1, keepdim=True)
-                p.addcmul_(norms, rng.normal(*p.shape), value=self.noise_k)
+                if isinstance(nk, torch.Tensor):
+                    p.addcmul_(norms.mul_(nk), rng.normal(*p.shape))
+                else:
+                    p.addcmul_(norms, rng.normal(*p.shape), value=nk)
         else:
             var = torch.zeros_like(p)
-            if self.noise_k:
-                var += Xb.square().sum(-1, keepdim=True) * self.noise_k ** 2
+            if self._on(nk):
+                var += Xb.square().sum(-1, keepdim=True) * nk ** 2
             if self.S is not None:
                 sq = Xb.square()
                 var += sq @ self.S if self.nblk == 1 else torch.bmm(sq, self.Sb)
-            if self.o0 or self.o1:
+            if self._on(self.o0) or self.o1:
                 var += (p.abs() * self.o1 + self.o0).square_()
             p.addcmul_(var.sqrt_(), rng.normal(*p.shape))
         if self.half is not None:
             p.round_().clamp_(-self.half, self.half - 1.0)
         if self.nblk > 1:
+            if self.ratio is not None:  # codes of a shorter block have a finer step
+                p = p.mul_(self.ratio)
             p = p.sum(0)
         return p
+
+    @staticmethod
+    def _on(v) -> bool:
+        return isinstance(v, torch.Tensor) or bool(v)
 
     def apply_delta(self, flat_idx: torch.Tensor, dW: torch.Tensor, line: torch.Tensor,
                     de: torch.Tensor) -> None:
@@ -151,9 +179,35 @@ class ReadCache:
             line: driven-line index of each change (for the energy sums).
             de: change of (G+ + G-) in S at those positions.
         """
-        self.W.view(-1).index_add_(0, flat_idx, dW * self.k_over_range)
+        k = self.k_over_range
+        if self.k_line is not None:
+            k = self.k_line.index_select(0, line) * (k / self.k_line[0])
+        self.W.view(-1).index_add_(0, flat_idx, dW * k)
         self.e_line.index_add_(0, line, de * self.e_factor)
-        self.sqrt_e.index_copy_(0, line, self.e_line.index_select(0, line).sqrt())
+        torch.sqrt(self.e_line, out=self.sqrt_e)  # one value per line: cheaper than a gather
+
+
+def full_scale(p, n: int, line: int) -> float:
+    r"""ADC full scale, in full cells, of a sensed line with ``n`` used cells.
+
+    ``periphery.adc_range``:
+
+    * ``line`` (default): :math:`fs = c\sqrt{n\,n_\mathrm{ref}}`, at most n, with
+      c = ``adc_clip`` and :math:`n_\mathrm{ref}` = ``adc_ref_cells`` (null: the physical
+      line, ``line``). A full line keeps :math:`c\,n_\mathrm{ref}`; a shorter one gets a
+      range that follows the typical size of a sum of n terms of random sign, so every
+      read -- forward, transposed (backprop) and the feedback reads of DFA on small arrays
+      -- is calibrated by the same rule (e.g. 256-cell lines at c = 1/16: 16 full cells; 64
+      used cells: 8; 6 cells: 2.4).
+    * ``array`` (snnx 0.1): ``adc_clip * line``, whatever part of the line is used.
+
+    Args:
+        p: the periphery config. n: used cells on the line. line: physical line length.
+    """
+    if p.adc_range == "array":
+        return p.adc_clip * line
+    ref = line if p.adc_ref_cells is None else p.adc_ref_cells
+    return min(float(n), p.adc_clip * math.sqrt(n * ref))
 
 
 def _per_array(hw: HWConfig, G: torch.Tensor, model: str) -> torch.Tensor:
@@ -278,7 +332,7 @@ def forward(c: ReadCache, layout: Layout, encoded: tuple, rng) -> tuple[torch.Te
         if layout.n_slices > 1:
             y = y.view(B, layout.out_features, layout.n_slices).sum(-1)
         y = y.mul_(s)
-    return y, e_cell, V
+    return layout.swap(y), e_cell, V  # a periphery key's MUX pairs (snnx.hw.periphery_key)
 
 
 def transposed(c: ReadCache, layout: Layout, encoded: tuple,
@@ -311,4 +365,4 @@ def transposed(c: ReadCache, layout: Layout, encoded: tuple,
         if pw is not None:
             g = g * pw.view(1, V, 1, 1)
         g = g.sum((0, 1)).mul_(s)
-    return g, e_cell, V
+    return layout.drive(g), e_cell, V  # a periphery key's XOR on the sensed rows

@@ -28,14 +28,15 @@ Physical model (METHODS.md section 0):
   in the read caches, so every read (forward and transposed) stays one matmul. After
   ``outer_update`` the exact solve is repeated every ``refresh_every`` updates, with a cheap
   first-order increment in between (policy and its error: :func:`snnx.hw.readout.effective`).
-* Per-read conductance noise is applied as its exact equivalent at the output: for
-  independent cell noise, sum_i x_i dG_ij is Gaussian with variance sum_i x_i^2 var(G_ij)
-  (constant part: one row reduction; state-dependent part: one matmul with x^2). Output-
-  referred noise ``s0 + s1 |y|`` (fraction of ADC full scale) models fitted chip data.
-* ``outer_update`` turns ``-lr d^T x`` into pulse counts with stochastic rounding, potentiates
-  G+ for positive and G- for negative changes (soft bounds, asymmetry, device-to-device gain,
-  cycle-to-cycle noise), and refreshes a pair when both sides run high. Bit-sliced tiles
-  update by digital read-modify-write of the changed cells.
+* Per-read noise (:mod:`snnx.hw.noise`) is applied as its exact equivalent at the output:
+  independent cell noise sums to Gaussian output noise with variance sum_i x_i^2 var(G_ij).
+* ``outer_update`` turns ``-lr d^T x`` into device pulses (:mod:`snnx.hw.update`): by
+  coincidences of stochastic row and column pulse trains (``device.update.scheme:
+  stochastic``, no digital outer product) or by digitally computed, stochastically rounded
+  pulse counts (``counted``); push-pull on both sides of the pair (``policy:
+  bidirectional``) or potentiation only (``split``), through the device model (soft bounds,
+  asymmetry, device-to-device gain, cycle-to-cycle noise); a pair is refreshed when both
+  sides run high. Bit-sliced tiles update by digital read-modify-write of the changed cells.
 
 Everything is vectorised: no Python loop over cells, pulses or batch elements.
 """
@@ -50,7 +51,7 @@ import torch
 from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
-from snnx.hw import readout, tile_state, update
+from snnx.hw import pulse_trains, readout, tile_state, update
 from snnx.hw.cellstate import CellState
 from snnx.hw.checks import as_matrix as _as_matrix
 from snnx.hw.config import HWConfig
@@ -163,10 +164,9 @@ class Tile:
         W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
         if W.shape[0] != self.out_features:
             raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
-        W = W if self.layout.key is None else self.layout.key.scramble(W)
         m = float(W.abs().max())
         self.layout.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
-        targets = self.layout.to_phys(self.layout.targets(W))
+        targets = self.layout.to_phys(self.layout.targets(W, keyed=True))
         self._pr_anchor = None  # a (re)programming gets a fresh exact parasitics solve
         self._write(targets)
 
@@ -200,7 +200,8 @@ class Tile:
         W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
         if W.shape[0] != self.out_features:
             raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
-        targets = self.layout.to_phys(self.layout.targets(W.clamp(-self.w_max, self.w_max)))
+        targets = self.layout.to_phys(self.layout.targets(W.clamp(-self.w_max, self.w_max),
+                                                          keyed=True))
         mask, stats = verify_readback(self._read_G(), targets, self.hw, self.gen, threshold)
         self.cost.program(stats)
         if bool(mask.any()):
@@ -232,8 +233,7 @@ class Tile:
     def read_weight(self) -> torch.Tensor:
         """The weights the tile computes with now (out, in), logical units (device state, drift
         at the tile's clock; no read noise, no parasitics; a periphery ``layout.key`` undone)."""
-        W, k = self.layout.weights(self._read_G()), self.layout.key
-        return W if k is None else k.scramble(W)
+        return self.layout.weights(self._read_G(), keyed=True)
 
     # ================================================================== cached read model
     def _invalidate(self) -> None:
@@ -288,18 +288,18 @@ class Tile:
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
-        B, k = x.shape[0], self.layout.key  # a periphery key: XOR on the drive, MUX on the ADCs
         y, e_cell, V = readout.forward(self._cache_for(False), self.layout,
-                                       self.encode(x if k is None else k.drive(x), "x"), self.rng)
+                                       self.encode(self.layout.drive(x), "x"), self.rng)
+        B = x.shape[0]
         self.cost.read(B, V, e_cell, transposed=False)
-        y = y if k is None else self.cost.keyed(B, k, k.permute(y))
         return y[0] if squeeze else y
 
     def mvm_t(self, d: torch.Tensor) -> torch.Tensor:
         """Transposed read: g = d W, driving the columns and sensing the rows.
 
-        Uses the same conductances and noise model as :meth:`mvm`; needs column-side
-        drivers and row-side ADCs (their area is registered on first use). Bit-sliced
+        Uses the same conductances and noise model as :meth:`mvm`; the columns are driven
+        and the rows sensed by the forward converters (``periphery.transposed_adc:
+        shared``) or by a second bank registered on first use (``separate``). Bit-sliced
         tiles drive one slice position per cycle and shift-add.
 
         Args:
@@ -307,11 +307,10 @@ class Tile:
         """
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
-        B, S, k = d.shape[0], self.n_slices, self.layout.key  # a key: MUX drive, XOR on ADCs
-        g, e_cell, V = readout.transposed(self._cache_for(True), self.layout, self.encode(
-            d if k is None else k.permute(d), "d"), self.rng)
+        g, e_cell, V = readout.transposed(self._cache_for(True), self.layout,
+                                          self.encode(self.layout.swap(d), "d"), self.rng)
+        B, S = d.shape[0], self.n_slices
         self.cost.read(B, V * S, e_cell, transposed=True)
-        g = g if k is None else self.cost.keyed(B, k, k.drive(g))
         return g[0] if squeeze else g
 
     # ================================================================== update
@@ -334,41 +333,42 @@ class Tile:
             raise ShapeError(f"lr: expected a finite number >= 0, got {lr}")
         if lr == 0:
             return
-        B, k = x.shape[0], self.layout.key
-        x, d = (x, d) if k is None else (k.drive(x), self.cost.keyed(B, k, k.permute(d)))
+        B, x, d = x.shape[0], self.layout.drive(x), self.cost.keyed(x.shape[0], self.layout.swap(d))
         if self.hw.periphery.weight_bits is not None:
             tgt, changed = update.digital_targets(self.layout, self._G, self.rng, x, d, lr)
             if bool(changed.any()):
                 self._write(tgt, mask=changed)
-            self.cost.digital(B * self.in_features * self.out_features)
+            self.cost.macs(B * self.in_features * self.out_features)
             self.n_updates += 1
-        elif dev.step_fraction(self.hw) is None:
+            return
+        if dev.step_fraction(self.hw) is None:
             base = self._read_G()  # updates act on what the cells hold now (drift included)
             G_new, touched = update.exact_update(self.layout, base, self.faults, x, d, lr)
             self._G = self.cells.rewrite(self._G, base, G_new, self.gen)
             self._invalidate()
-            rows = touched.any(1).to(self.dtype).repeat(2)
-            n = int(touched.sum())
-            self.cost.update_sparse(torch.arange(rows.numel(), device=self.device), rows,
-                                    float(n), n, B)
+            self.cost.update_exact(touched, B)
             self.n_updates += 1
             self._refresh()  # every update: keeps continuous (ideal) tiles exact indefinitely
+            return
+        base = self._G if not self.cells.drifts else self._read_G()
+        if self.hw.device.update.scheme == "counted":
+            counts, stats = update.counted_counts(self.layout, self.rng, x, d, lr), None
         else:
-            base = self._G if not self.cells.drifts else self._read_G()
-            w = update.pulse_update(self.layout, base, self.gain, self.faults, self.rng,
-                                    x, d, lr)
-            if w.lin is None:
-                self.cost.update_sparse(None, None, 0.0, 0, B)
-                return
-            G_old = self._G.clone() if self.cells.active else None
-            self._G.view(-1).index_copy_(0, w.lin, w.G_new)
-            self.cells.after_sparse_write(G_old, self._G, w.lin, self.gen)
-            self._patch_caches(w)
-            self.cost.update_sparse(w.row + w.side * self.in_features, w.pulses,
-                                    float(w.pulses.sum()), w.cells, B)
-            self.n_updates += 1
-            if self.n_updates % update.REFRESH_CHECK_EVERY == 0:
-                self._refresh()
+            counts, stats = pulse_trains.stochastic_counts(self.layout, self.rng, x, d, lr)
+        w = update.apply_counts(self.layout, base, self.gain, self.faults, self.rng, counts)
+        if stats is None:
+            self.cost.update_counted(w, B)
+        else:
+            self.cost.update_stochastic(stats, w.cells, B)
+        if w.lin is None:
+            return
+        G_old = self._G.clone() if self.cells.active else None
+        self._G.view(-1).index_copy_(0, w.lin, w.G_new)
+        self.cells.after_sparse_write(G_old, self._G, w.lin, self.gen)
+        self._patch_caches(w)
+        self.n_updates += 1
+        if self.n_updates % update.REFRESH_CHECK_EVERY == 0:
+            self._refresh()
 
     def _patch_caches(self, w: update.SparseWrite) -> None:
         """Patch the read caches after sparse writes, or drop them when that is not exact."""

@@ -14,10 +14,17 @@ All hidden layers' feedback reads are one parallel ledger step (latency = the sl
 
 Feedback arrays (``feedback_array="fit"``, default): a feedback matrix has only C inputs, so
 its tile uses an array sized to it — C rows x n_l columns (capped at the model's array
-size) — with the ADC full scale calibrated to that short column (``periphery.adc_clip`` =
-``feedback_adc_clip``, default 0.5 of the worst-case current of C rows) instead of a full
-macro whose 256-row full scale would leave the C-row signal a few ADC codes.
-``feedback_array="macro"`` uses the model's hardware model unchanged.
+size). Its ADC range follows the same rule as every other read of the model
+(:func:`snnx.hw.readout.full_scale`: full scale from the cells used on the sensed line,
+``adc_clip * sqrt(C * n_ref)`` with the model's reference line), the rule backprop's
+transposed reads get too; ``feedback_adc_clip`` sets instead a full scale of that fraction
+of the worst-case current of C rows (snnx 0.1 used 0.5). ``feedback_array="macro"`` uses
+the model's hardware model unchanged.
+
+Feedback compute (``feedback_compute``): ``tile`` (default) reads B_l e on the feedback
+tiles; ``digital`` computes it in the digital periphery instead, ``rows * n_l * C``
+multiply-accumulates booked on the ledger (``mac``; B_l held in digital memory, whose area is
+not modelled), no feedback arrays at all.
 
 Spiking networks: ``f'`` is the surrogate derivative ``H'(u_l[t] - θ)`` at every step; no
 temporal recursion is propagated in the hidden layers (DFA is local in time). The error
@@ -52,6 +59,7 @@ import torch
 from snnx.config.schema import KW, spec
 from snnx.config.seeds import derive
 from snnx.hw.config import HWConfig
+from snnx.hw.cost import book_macs
 from snnx.hw.presets import load
 from snnx.hw.tile import Tile
 from snnx.learn.rule import LOSSES, RuleBase, analog_layers
@@ -59,6 +67,7 @@ from snnx.nn.record import Adaptable, Record
 
 FEEDBACK = ("uniform", "sign")
 ARRAYS = ("fit", "macro")
+COMPUTE = ("tile", "digital")
 ERRORS = ("window", "step")
 CONV_FEEDBACK = ("maps", "channels")
 
@@ -79,9 +88,14 @@ class Params:
     feedback_array: str = spec("fit", choices=ARRAYS,
                                doc="fit: arrays sized to B_l with a calibrated ADC range | "
                                    "macro: the hardware model unchanged")
-    feedback_adc_clip: float = spec(0.5, lo=0, lo_open=True, hi=1,
-                                    doc="ADC full scale of fitted feedback arrays (fraction "
-                                        "of the worst-case current of C rows)")
+    feedback_adc_clip: float | None = spec(None, lo=0, lo_open=True, hi=1,
+                                           doc="null: fitted feedback arrays get the model's "
+                                               "ADC-range rule (as every read); a number: "
+                                               "full scale = this fraction of the "
+                                               "worst-case current of C rows")
+    feedback_compute: str = spec("tile", choices=COMPUTE,
+                                 doc="tile: B_l e read on feedback tiles | digital: computed "
+                                     "in the digital periphery (rows*n_l*C MACs booked)")
     conv_feedback: str = spec("maps", choices=CONV_FEEDBACK,
                               doc="conv layers: maps (a feedback output per output-map "
                                   "element) | channels (one per channel, broadcast over "
@@ -112,7 +126,9 @@ class DFA(RuleBase):
         seed: seed of the feedback matrices and of their tiles.
         feedback_hw: hardware model of the feedback tiles (default: the model's).
         feedback_array: ``fit`` (array sized to B_l) or ``macro`` (feedback_hw unchanged).
-        feedback_adc_clip: ADC full scale of fitted feedback arrays (fraction of C rows).
+        feedback_adc_clip: None (the model's ADC-range rule) or the ADC full scale of
+            fitted feedback arrays as a fraction of the worst-case current of C rows.
+        feedback_compute: ``tile`` or ``digital`` (see module docstring).
         conv_feedback: conv layers: ``maps`` or ``channels`` (see module docstring).
         update_bias: also update the digital biases.
 
@@ -127,13 +143,15 @@ class DFA(RuleBase):
     def __init__(self, lr: float = 0.01, *, loss: str = "ce", feedback: str = "uniform",
                  scale: float = 1.0, error: str = "window", seed: int = 0,
                  feedback_hw: HWConfig | str | None = None, feedback_array: str = "fit",
-                 feedback_adc_clip: float = 0.5, conv_feedback: str = "maps",
+                 feedback_adc_clip: float | None = None, feedback_compute: str = "tile",
+                 conv_feedback: str = "maps",
                  update_bias: bool = True) -> None:
         if not lr > 0:
             raise ValueError(f"lr: must be > 0, got {lr}")
         for key, val, allowed in (("loss", loss, LOSSES), ("feedback", feedback, FEEDBACK),
                                   ("error", error, ERRORS), ("feedback_array", feedback_array,
                                                              ARRAYS),
+                                  ("feedback_compute", feedback_compute, COMPUTE),
                                   ("conv_feedback", conv_feedback, CONV_FEEDBACK)):
             if val not in allowed:
                 raise ValueError(f"{key}: {val!r} is not one of {', '.join(allowed)}")
@@ -142,11 +160,14 @@ class DFA(RuleBase):
         self.lr, self.loss, self.feedback, self.error = float(lr), loss, feedback, error
         self.scale = float(scale)
         self.seed, self.feedback_hw, self.update_bias = int(seed), feedback_hw, bool(update_bias)
-        self.feedback_array, self.feedback_adc_clip = feedback_array, float(feedback_adc_clip)
+        self.feedback_array, self.feedback_compute = feedback_array, feedback_compute
+        self.feedback_adc_clip = None if feedback_adc_clip is None else float(feedback_adc_clip)
         self.conv_feedback = conv_feedback
         self.B: list[torch.Tensor] = []
         self.tiles: list[Tile] = []
         self._pending: dict | None = None
+        self._ledger = None  #: the ledger digital feedback is booked to (after bind)
+        self._hw: HWConfig | None = None
 
     # ------------------------------------------------------------------ hardware
     def bind(self, model: Adaptable) -> None:
@@ -156,28 +177,61 @@ class DFA(RuleBase):
         sized = getattr(model, "feedback_features", None)
         shapes = [(lyr.out_features if sized is None else sized(i, self.conv_feedback), C)
                   for i, lyr in enumerate(layers[:-1])]
+        if self.feedback_compute == "digital":
+            if [tuple(b.shape) for b in self.B] != shapes or self._ledger is not model.ledger:
+                self._make_B(shapes, layers[0].tile.dtype)
+                self.tiles, self._ledger = [], model.ledger
+                self._hw = load(self.feedback_hw if self.feedback_hw is not None else model.hw)
+            if self._pending is not None:
+                self.B = [b.clone() for b in self._pending["B"]]
+                self._pending = None
+            return
         if [tuple(t.shape) for t in self.tiles] == shapes and self.tiles and \
                 self.tiles[0].ledger is model.ledger:
             return
         base = load(self.feedback_hw if self.feedback_hw is not None else model.hw)
-        dtype = layers[0].tile.dtype
-        gen = torch.Generator().manual_seed(self.seed)
-        self.B = [feedback_matrix(n, C, self.feedback, gen, dtype) for n, _ in shapes]
-        if self.scale != 1.0:
-            self.B = [b * self.scale for b in self.B]
+        self._make_B(shapes, layers[0].tile.dtype)
         self.tiles = []
         for i, B in enumerate(self.B):
             hw = base
             if self.feedback_array == "fit":
-                hw = load(base, **{"array.rows": min(C, base.array.rows),
-                                   "array.cols": min(B.shape[0], base.array.cols),
-                                   "periphery.adc_clip": self.feedback_adc_clip})
+                over = {"array.rows": min(C, base.array.rows),
+                        "array.cols": min(B.shape[0], base.array.cols)}
+                if self.feedback_adc_clip is not None:  # a fixed fraction of C rows
+                    over.update({"periphery.adc_clip": self.feedback_adc_clip,
+                                 "periphery.adc_range": "array"})
+                else:  # the model's rule, referred to the model's full line
+                    p = base.periphery
+                    over["periphery.adc_ref_cells"] = (base.array.rows if p.adc_ref_cells
+                                                       is None else p.adc_ref_cells)
+                hw = load(base, **over)
             self.tiles.append(Tile(B, hw, seed=derive(self.seed, "dfa.feedback_tile", i),
                                    ledger=model.ledger,
                                    name=f"dfa_B{i}"))
         if self._pending is not None:
             self._load_tiles(self._pending)
             self._pending = None
+
+    def _make_B(self, shapes: list, dtype: torch.dtype) -> None:
+        C = shapes[0][1] if shapes else 0
+        gen = torch.Generator().manual_seed(self.seed)
+        self.B = [feedback_matrix(n, C, self.feedback, gen, dtype) for n, _ in shapes]
+        if self.scale != 1.0:
+            self.B = [b * self.scale for b in self.B]
+
+    def _feedback(self, model: Adaptable, src: torch.Tensor) -> list[torch.Tensor]:
+        """B_l src for every hidden layer, as one parallel ledger step."""
+        led = model.ledger
+        fb = []
+        with led.parallel():
+            for i, B in enumerate(self.B):
+                with led.branch():
+                    if self.feedback_compute == "digital":
+                        fb.append(src @ B.t().to(src.dtype))
+                        book_macs(led, self._hw, src.shape[0] * B.numel())
+                    else:
+                        fb.append(self.tiles[i].mvm(src))
+        return fb
 
     # ------------------------------------------------------------------ rule
     def deltas(self, model: Adaptable, rec: Record, e: torch.Tensor) -> list[torch.Tensor]:
@@ -186,12 +240,7 @@ class DFA(RuleBase):
         layers = analog_layers(model)
         d_out = model.output_delta(rec, e)
         src = e if self.error == "window" else d_out
-        led = model.ledger
-        fb = []
-        with led.parallel():
-            for tile in self.tiles:
-                with led.branch():
-                    fb.append(tile.mvm(src))
+        fb = self._feedback(model, src)
         out = []
         expand = getattr(model, "expand_feedback", None)
         for i in range(len(layers) - 1):
@@ -215,6 +264,7 @@ class DFA(RuleBase):
                 "scale": self.scale, "error": self.error, "seed": self.seed, "update_bias": self.update_bias,
                 "feedback_array": self.feedback_array,
                 "feedback_adc_clip": self.feedback_adc_clip,
+                "feedback_compute": self.feedback_compute,
                 "conv_feedback": self.conv_feedback,
                 "B": [b.clone() for b in self.B], "tiles": tiles}
 
@@ -233,9 +283,13 @@ class DFA(RuleBase):
         self.scale = float(state.get("scale", 1.0))
         self.update_bias = bool(state["update_bias"])
         self.feedback_array = state["feedback_array"]
-        self.feedback_adc_clip = float(state["feedback_adc_clip"])
+        clip = state["feedback_adc_clip"]
+        self.feedback_adc_clip = None if clip is None else float(clip)
+        self.feedback_compute = state.get("feedback_compute", "tile")
         self.conv_feedback = state.get("conv_feedback", "maps")
-        if self.tiles:
+        if self.feedback_compute == "digital" and self._ledger is not None:
+            self.B = [b.clone() for b in state["B"]]
+        elif self.tiles:
             self._load_tiles(state)
         else:
             self._pending = state

@@ -369,7 +369,10 @@ class Run:
     # ------------------------------------------------------------------ checkpoints
     def _save_step(self, loop_state: dict) -> dict:
         """Write ``checkpoints/step_NNNNNN.h5`` (the loop's counters, the chip, the
-        accuracies, the config), read it back into the chip, keep the newest few."""
+        accuracies, the config) and keep the newest few. The chip then continues from the
+        state just written -- restored from memory, not read back from the file (the
+        checkpoint format round-trips every value and key order exactly) -- so a run
+        resumed from this file continues exactly as this one does."""
         metrics = self.run_dir / "metrics.jsonl"
         state = {"kind": RUN_KIND, "config": self.recipe.to_yaml(), **loop_state,
                  "chip": pm.chip_state(self.chip, self.rule), "accuracy": dict(self.acc),
@@ -381,7 +384,6 @@ class Run:
                             "adapt_s": self._adapt_before + time.perf_counter() - self._t_adapt}}
         path = self.checkpoints / f"step_{int(loop_state['steps']):06d}.h5"
         ckpt.save(path, state)
-        state = ckpt.load(path)
         pm.load_chip_state(self.chip, self.rule, state["chip"])
         for old in sorted(self.checkpoints.glob("step_*.h5"))[:-KEEP_STEP_CHECKPOINTS]:
             if old != path:

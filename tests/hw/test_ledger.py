@@ -35,7 +35,7 @@ def test_bit_serial_multiplies_cycles():
 
 
 def test_transposed_reads_are_counted_apart():
-    tile, c = tile_for()
+    tile, c = tile_for(**{"periphery.transposed_adc": "separate"})
     area_before = tile.ledger.area_m2
     tile.ledger.reset()
     tile.mvm_t(torch.randn(5, 40))
@@ -80,7 +80,8 @@ def test_area_counts_cells_and_periphery():
     a = tile.ledger.area_by_component()
     grid = 9
     assert a["cells"] == pytest.approx(2 * grid * 64 * 16 * 4 * (40e-9) ** 2)
-    assert a["adc"] == pytest.approx(grid * math.ceil(16 / 8) * 9.6e-9)
+    assert a["adc"] == pytest.approx(grid * math.ceil(16 / 8) * c.cost.adc_area_8b)
+    assert c.cost.adc_area_8b == pytest.approx(0.0096e-6 / 8)  # ISAAC: 8 converters together
 
 
 def test_update_counts_pulses_and_latency():

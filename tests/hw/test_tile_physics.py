@@ -162,8 +162,9 @@ def test_depression_asymmetry():
 
 
 def test_stochastic_rounding_is_unbiased():
-    """Many updates far smaller than one pulse step still move the weight on average."""
-    c = cfg()
+    """Many updates far smaller than one pulse step still move the weight on average
+    (counted scheme: stochastic rounding of digitally computed pulse counts)."""
+    c = cfg(**{"device.update.scheme": "counted", "device.update.policy": "split"})
     W = torch.zeros(1, 1, dtype=torch.float64) + 0.5
     W = torch.full((64, 64), 0.0, dtype=torch.float64)
     W[0, 0] = 1.0  # sets w_max
@@ -179,7 +180,7 @@ def test_stochastic_rounding_is_unbiased():
 
 
 def test_update_direction_and_refresh():
-    c = cfg(**{"device.update.refresh_at": 0.5})
+    c = cfg(**{"device.update.refresh_at": 0.5, "device.update.policy": "split"})
     W = torch.full((4, 4), 0.1)
     tile = hw.Tile(W, c, seed=8)
     x = torch.ones(1, 4)

@@ -106,3 +106,23 @@ def test_dfa_argument_errors():
         DFA(error="batch")
     with pytest.raises(ValueError, match="lr: must be > 0"):
         DFA(lr=0)
+
+
+def test_digital_feedback_equals_the_matrix_product_and_round_trips():
+    """feedback_compute="digital": B_l e exactly (no tile), the same B as on tiles, state
+    restores it."""
+    ideal = hw.load("ideal")
+    net = MLP([8, 6, 5, 3]).to_analog(ideal)
+    dig, til = DFA(seed=4, feedback_compute="digital"), DFA(seed=4)
+    dig.bind(net)
+    til.bind(net)
+    assert dig.tiles == [] and all(torch.equal(a, b) for a, b in zip(dig.B, til.B))
+    rec = net.record(torch.randn(4, 8))
+    e = torch.randn(4, 3)
+    for a, b in zip(dig.deltas(net, rec, e), til.deltas(net, rec, e)):
+        torch.testing.assert_close(a, b)  # ideal tiles: the same products
+    other = DFA(seed=9, feedback_compute="tile")
+    other.load_state_dict(dig.state_dict())
+    other.bind(net)
+    assert other.feedback_compute == "digital" and other.tiles == []
+    assert all(torch.equal(a, b) for a, b in zip(other.B, dig.B))

@@ -99,7 +99,8 @@ def test_autograd_input_gradient_comes_from_the_tile(ideal):
     ref = x.clone().requires_grad_(True)
     conv(ref).sum().backward()
     torch.testing.assert_close(xr.grad, ref.grad, rtol=0, atol=1e-10)
-    assert analog.ledger.counts["adc_t"] > 0 and "c/adc_t" in analog.ledger.area
+    assert analog.ledger.counts["adc_t"] > 0  # a transposed read (shared ADCs: no extra area)
+    assert "c/adc_t" not in analog.ledger.area
 
 
 def test_optimizer_step_reprograms_and_noisy_training_runs(ideal):

@@ -7,12 +7,12 @@ import re
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
 import snnx
+from snnx import checkpoint as ckpt
 from snnx.pipeline import model as pm
 from snnx.pipeline.data import prepare
 
@@ -100,8 +100,7 @@ def test_export_h5_starts_a_new_run_and_pt_loads_in_torch(ideal_run, tmp_path, c
     h5 = run.export(tmp_path / "adapted.h5")
     pt = run.export(tmp_path / "adapted.pt")
     chip_w = [lyr.tile.read_weight() for lyr in run.chip.layers]
-    with h5py.File(h5) as f:
-        assert f["preprocessing"]["window"][()] == 128
+    assert ckpt.load(h5)["preprocessing"]["window"] == 128
     saved = torch.load(pt, weights_only=True)
     for i, w in enumerate(chip_w):
         assert torch.equal(saved["state_dict"][f"layers.{i}.weight"], w)
