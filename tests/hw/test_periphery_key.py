@@ -116,6 +116,19 @@ def test_cells_hold_scrambled_weights_and_wrong_key_does_not_undo_them():
     assert not torch.allclose(enc.mvm(x), x @ W.T, atol=1e-3)
 
 
+def test_selective_reprogramming_takes_plain_weights():
+    """Tile.reprogram (fine-tuning's verify-and-rewrite) gets plain W and compares with the
+    scrambled targets: an unchanged W rewrites nothing, a changed one keeps the key."""
+    g = gen(8)
+    W = torch.randn(6, 24, generator=g, dtype=torch.float64)
+    _, enc = keyed_pair(W, hw.load("ideal"), random_key(24, 6, g))
+    assert enc.reprogram(W, 1e-6) == 0
+    W2 = W.clone()
+    W2[2, 5] += 0.5
+    assert 1 <= enc.reprogram(W2, 1e-6) <= 2                     # the cells of one pair
+    torch.testing.assert_close(enc.read_weight(), W2.clamp(-enc.w_max, enc.w_max))
+
+
 @pytest.mark.parametrize("xor,mux", [(True, True), (False, True), (True, False)])
 def test_ledger_books_xor_mux(xor, mux):
     g = gen(5)
