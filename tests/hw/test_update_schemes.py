@@ -138,7 +138,7 @@ def test_coincidences_and_line_pulses_match_a_loop_over_slots(path, lr_steps):
     """Signed inputs (two polarity phases), bidirectional (two phase sets), a 2 x 2 grid of
     arrays: counts from the matmul vs an explicit loop over slots, rows and columns."""
     cfg = linear(**{"array.rows": 2, "array.cols": 2, "device.update.bl_management": False,
-                    "device.update.bl": 5})
+                    "device.update.bl": 5, "device.update.policy": "bidirectional"})
     x, d = case(seed=3, n=3, inp=3, out=3)
     x[1] = x[1].abs()  # one cycle with a single polarity
     d[2, 1] = 0.0  # a column that never fires in cycle 2
@@ -217,6 +217,7 @@ def test_tile_books_the_stochastic_update_it_applies():
 
 def test_counted_books_macs_and_row_wise_write_time():
     cfg = hw.load("rram_generic", **{"device.update.scheme": "counted",
+                                     "device.update.policy": "bidirectional",
                                      "array.rows": 16, "array.cols": 16})
     tile = hw.Tile(torch.randn(20, 40) * 0.1, cfg, seed=0)
     x, d = torch.rand(8, 40), torch.randn(8, 20)
