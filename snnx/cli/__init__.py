@@ -12,6 +12,7 @@ Examples::
     snnx hw show rram_generic --set periphery.adc_bits=6
     snnx recipes list
     snnx adapt --recipe recipes/har_dfa.yaml --set adapt.rule=bp
+    snnx cim --recipe recipes/cim_explorer.yaml --bits 3 4 6 ideal
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from snnx.cli import adapt, compare, data, dse, evaluate, hw, nf, recipes, stream, sweep, train
+from snnx.cli import (adapt, cim, compare, data, dse, evaluate, hw, nf, recipes, stream, sweep,
+                      train)
 from snnx.cli.common import EXIT_PIPE, EXIT_USAGE, Parser, quiet_stdout
 from snnx.config.registry import Registry
 from snnx.errors import SnnxError
@@ -32,6 +34,7 @@ COMMANDS = Registry("command", {
     "stream": (stream, stream.HELP),
     "sweep": (sweep, sweep.HELP),
     "nf": (nf, nf.HELP),
+    "cim": (cim, cim.HELP),
     "hw": (hw, hw.HELP),
     "recipes": (recipes, recipes.HELP),
     "data": (data, data.HELP),

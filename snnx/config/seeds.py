@@ -35,6 +35,9 @@ OFFSETS: dict[str, int] = {
     "finetune.order": 19,     # minibatch order of chip-in-the-loop fine-tuning
     "pretrain.val_split": 18,  # validation windows of off-chip pretraining
     "transforms": 0,          # transform i: base + i
+    "encrypt.puf": 600,       # the chip's simulated PUF (manufacture): transform seed + 600
+    "encrypt.other_chip": 601,  # another chip's PUF, for the wrong-key figure
+    "reprogram.stucking": 610,  # bit-stucking draws of the reprogram transform
     # on-line rules: rule.<name>; rules without a line use "rule"
     "rule.dfa": 100,
     "rule.logsgd": 200,

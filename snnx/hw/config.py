@@ -220,6 +220,10 @@ class CostConfig:
                                             "e_mult + e_digital")
     macs_per_cycle: int = spec(256, lo=1, doc="digital throughput: multiply-accumulates (or "
                                               "other ops) per clock cycle")
+    e_gate: float = spec(2e-15, lo=0, doc="J per XOR / 2:1 MUX operation of a keyed periphery "
+                                          "(encryption): Horowitz ISSCC 2014, 0.03 pJ per "
+                                          "8-bit add ~ 0.8 fJ per gate event, x2.5 for the "
+                                          "key-bit wire and latch [R]")
     t_digital: float = spec(1e-9, lo=0, doc="s, digital clock period (one vector stage)")
     feature_size: float = spec(40e-9, lo=0, lo_open=True, doc="m, technology node F")
     cell_area_f2: float = spec(4.0, lo=1, doc="cell area in F^2 (4 crossbar, 12+ 1T1R)")

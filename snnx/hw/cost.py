@@ -32,12 +32,15 @@ Model (METHODS.md 0.6 and 13, numbers from the preset's ``cost`` block, each cit
   parallel). Half-selected cells (one line firing) are taken to dissipate nothing.
 * Programming: pulses as above (a pulse of w nominal widths costs w ``e_pulse``: VIPI);
   verify reads cost one cell read and one ADC conversion each.
+* Keyed periphery (encryption): ``e_gate`` per XOR / MUX operation (:meth:`TileCost.keyed`).
 Ideal converters (bits null) are costed as 8-bit ones.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
 import torch
 
 from snnx.hw.layout import Layout
@@ -166,6 +169,7 @@ class TileCost:
         self.ledger.add("adc" + suffix, n_adc, n_adc * self._e_adc(),
                         bc * self._conversions_per_adc(transposed) * c.t_adc)
         self.ledger.add("digital", n_dig, n_dig * c.e_digital, B * c.t_digital)
+        self.keyed(B)
 
     def macs(self, n: float) -> None:
         """Book ``n`` digital multiply-accumulates (:func:`book_macs`)."""
@@ -245,3 +249,14 @@ class TileCost:
             e = stats.verify_reads * (hw.periphery.v_read ** 2 * g_mid * c.t_read + self._e_adc())
             lat = stats.iterations * hw.array.rows * (c.t_read + hw.periphery.adc_share * c.t_adc)
             self.ledger.add("verify_read", stats.verify_reads, e, lat)
+
+    def keyed(self, B: int, out: Any = None) -> Any:
+        """Book a periphery key (``layout.key``, :mod:`snnx.hw.periphery_key`) passing B
+        vectors, if there is one: ``B * key.gates`` XOR/MUX operations at ``cost.e_gate`` each
+        (op ``xor_mux``; no latency: a gate delay, tens of ps, hides under the DAC/ADC
+        times). Returns ``out``."""
+        key = self.layout.key
+        if key is not None:
+            n = B * key.gates
+            self.ledger.add("xor_mux", n, n * self.layout.hw.cost.e_gate)
+        return out

@@ -50,6 +50,7 @@ class Layout:
         n_row_blocks, n_col_blocks: the grid of physical arrays (one side of the pair).
         row_perm, col_perm: physical -> logical permutations, or None (identity).
         w_max: weight units of one full cell.
+        key: a periphery key (encrypted mapping) or None; see :attr:`key`.
     """
 
     def __init__(self, out_features: int, in_features: int, hw: HWConfig, *,
@@ -65,6 +66,30 @@ class Layout:
         self.row_perm: torch.Tensor | None = None
         self.col_perm: torch.Tensor | None = None
         self.w_max = 1.0
+        self._key = None
+
+    @property
+    def key(self):
+        """The :class:`~snnx.hw.periphery_key.PeripheryKey` of the tile's periphery, or None.
+
+        With a key the cells hold ``W' = key.scramble(W)`` (:meth:`weights` returns W', what
+        the array holds); the tile's verbs apply the key. Setting it checks the size
+        (ShapeError) and changes no cell: re-program to put W under a new key. Never part of
+        :meth:`state_dict`.
+        """
+        return self._key
+
+    @key.setter
+    def key(self, key) -> None:
+        self._key = None if key is None else key.check(self.in_features, self.out_features)
+
+    def drive(self, x: torch.Tensor) -> torch.Tensor:
+        """Row-side values (B, in) through the key's XOR gates (``s * x``); x without a key."""
+        return x if self._key is None else self._key.drive(x)
+
+    def swap(self, y: torch.Tensor) -> torch.Tensor:
+        """Column-side values (B, out) through the key's MUX pairs; y without a key."""
+        return y if self._key is None else self._key.permute(y)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -132,13 +157,16 @@ class Layout:
         return T
 
     # ------------------------------------------------------------------ weights <-> cells
-    def targets(self, W: torch.Tensor) -> torch.Tensor:
-        """Target conductances (2, in, n_cols) in S, LOGICAL order, for weights W (out, in).
+    def targets(self, W: torch.Tensor, *, keyed: bool = False) -> torch.Tensor:
+        """Target conductances (2, in, n_cols) in S, LOGICAL order, for weights W (out, in)
+        (``keyed``: W is plain and a periphery :attr:`key` scrambles it first: W').
 
         Multi-level cells: ``G = g_min + (g_max - g_min) q(|W| / w_max)`` on the side of the
         sign (q rounds to ``device.levels``); bit slicing: the base-2^bits_per_cell digits of
         the quantised magnitude, MSB first.
         """
+        if keyed and self._key is not None:
+            W = self._key.scramble(W)
         hw = self.hw
         r, gmin = dev.g_range(hw), hw.device.g_min
         p = hw.periphery
@@ -156,12 +184,14 @@ class Layout:
         neg = (Wt < 0).to(self.dtype)
         return torch.stack([gmin + r * mag * pos, gmin + r * mag * neg])
 
-    def weights(self, G: torch.Tensor) -> torch.Tensor:
-        """The weights (out, in) that conductances G (2, in, n_cols), physical order, hold."""
+    def weights(self, G: torch.Tensor, *, keyed: bool = False) -> torch.Tensor:
+        """The weights (out, in) that conductances G (2, in, n_cols), physical order, hold:
+        W' behind a periphery :attr:`key` (what the array holds), or with ``keyed`` the W the
+        key turns them back into."""
         diff = self.to_logical(G[0] - G[1]) / dev.g_range(self.hw)
         w = diff * self.significance()
-        w = w.view(self.in_features, self.out_features, self.n_slices).sum(-1)
-        return w.t().contiguous()
+        w = w.view(self.in_features, self.out_features, self.n_slices).sum(-1).t().contiguous()
+        return self._key.scramble(w) if keyed and self._key is not None else w
 
     def state_dict(self) -> dict:
         """Permutations and scale (the geometry follows from the hardware model)."""

@@ -332,7 +332,7 @@ def forward(c: ReadCache, layout: Layout, encoded: tuple, rng) -> tuple[torch.Te
         if layout.n_slices > 1:
             y = y.view(B, layout.out_features, layout.n_slices).sum(-1)
         y = y.mul_(s)
-    return y, e_cell, V
+    return layout.swap(y), e_cell, V  # a periphery key's MUX pairs (snnx.hw.periphery_key)
 
 
 def transposed(c: ReadCache, layout: Layout, encoded: tuple,
@@ -365,4 +365,4 @@ def transposed(c: ReadCache, layout: Layout, encoded: tuple,
         if pw is not None:
             g = g * pw.view(1, V, 1, 1)
         g = g.sum((0, 1)).mul_(s)
-    return g, e_cell, V
+    return layout.drive(g), e_cell, V  # a periphery key's XOR on the sensed rows

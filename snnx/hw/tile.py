@@ -166,7 +166,7 @@ class Tile:
             raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
         m = float(W.abs().max())
         self.layout.w_max = self.hw.array.w_headroom * m if m > 0 else 1.0
-        targets = self.layout.to_phys(self.layout.targets(W))
+        targets = self.layout.to_phys(self.layout.targets(W, keyed=True))
         self._pr_anchor = None  # a (re)programming gets a fresh exact parasitics solve
         self._write(targets)
 
@@ -200,7 +200,8 @@ class Tile:
         W = _as_matrix(W, "W", self.in_features, self.dtype, self.device)
         if W.shape[0] != self.out_features:
             raise ShapeError(f"W: expected shape {self.shape}, got {tuple(W.shape)}")
-        targets = self.layout.to_phys(self.layout.targets(W.clamp(-self.w_max, self.w_max)))
+        targets = self.layout.to_phys(self.layout.targets(W.clamp(-self.w_max, self.w_max),
+                                                          keyed=True))
         mask, stats = verify_readback(self._read_G(), targets, self.hw, self.gen, threshold)
         self.cost.program(stats)
         if bool(mask.any()):
@@ -230,9 +231,9 @@ class Tile:
         self.program(W)
 
     def read_weight(self) -> torch.Tensor:
-        """The weights the cells hold now (out, in), in logical units (device state and drift
-        at the tile's clock included; no read noise, no parasitics)."""
-        return self.layout.weights(self._read_G())
+        """The weights the tile computes with now (out, in), logical units (device state, drift
+        at the tile's clock; no read noise, no parasitics; a periphery ``layout.key`` undone)."""
+        return self.layout.weights(self._read_G(), keyed=True)
 
     # ================================================================== cached read model
     def _invalidate(self) -> None:
@@ -287,8 +288,8 @@ class Tile:
         """
         squeeze = isinstance(x, torch.Tensor) and x.dim() == 1
         x = _as_matrix(x, "x", self.in_features, self.dtype, self.device, finite=False)
-        y, e_cell, V = readout.forward(self._cache_for(False), self.layout, self.encode(x, "x"),
-                                       self.rng)
+        y, e_cell, V = readout.forward(self._cache_for(False), self.layout,
+                                       self.encode(self.layout.drive(x), "x"), self.rng)
         B = x.shape[0]
         self.cost.read(B, V, e_cell, transposed=False)
         return y[0] if squeeze else y
@@ -307,7 +308,7 @@ class Tile:
         squeeze = isinstance(d, torch.Tensor) and d.dim() == 1
         d = _as_matrix(d, "d", self.out_features, self.dtype, self.device, finite=False)
         g, e_cell, V = readout.transposed(self._cache_for(True), self.layout,
-                                          self.encode(d, "d"), self.rng)
+                                          self.encode(self.layout.swap(d), "d"), self.rng)
         B, S = d.shape[0], self.n_slices
         self.cost.read(B, V * S, e_cell, transposed=True)
         return g[0] if squeeze else g
@@ -332,7 +333,7 @@ class Tile:
             raise ShapeError(f"lr: expected a finite number >= 0, got {lr}")
         if lr == 0:
             return
-        B = x.shape[0]
+        B, x, d = x.shape[0], self.layout.drive(x), self.cost.keyed(x.shape[0], self.layout.swap(d))
         if self.hw.periphery.weight_bits is not None:
             tgt, changed = update.digital_targets(self.layout, self._G, self.rng, x, d, lr)
             if bool(changed.any()):

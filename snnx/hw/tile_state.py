@@ -5,7 +5,8 @@ engine's read and write paths.
 ``state_dict`` holds everything needed to continue exactly where a tile left off:
 conductances, faults, device-to-device variation, mapping and scale, both random states,
 the last exact parasitics solve, the cell state of :mod:`snnx.hw.cellstate` (device state,
-clock, write times, drift draws) and the ledger.
+clock, write times, drift draws) and the ledger; behind a periphery key
+(:mod:`snnx.hw.periphery_key`) only the key's SHA-256, checked on loading.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from snnx.errors import ShapeError
+from snnx.hw.periphery_key import check_key_state, key_state
 
 
 def state_dict(self: Any) -> dict:
@@ -32,6 +34,7 @@ def state_dict(self: Any) -> dict:
         "gen": self.gen.get_state(), "rng": self.rng.state_dict(),
         "hw": self.hw.to_dict(), "shape": self.shape, "seed": self.seed,
         "ledger": self.ledger.state_dict(), "cells": self.cells.state_dict(),
+        **key_state(self.layout.key),  # a periphery key: its SHA-256, never the bits
     }
 
 def load_state_dict(self: Any, state: dict, *, load_ledger: bool = True) -> None:
@@ -39,6 +42,7 @@ def load_state_dict(self: Any, state: dict, *, load_ledger: bool = True) -> None
     if tuple(state["shape"]) != self.shape or tuple(state["G"].shape) != tuple(self._G.shape):
         raise ShapeError(f"state: tile shape {tuple(state['shape'])} does not match "
                          f"{self.shape}")
+    check_key_state(self.layout.key, state)
     self._G = state["G"].to(self.device, self.dtype).clone()
     self.layout.load_state_dict(state)
     self.n_updates = int(state["n_updates"])

@@ -6,6 +6,7 @@
 * :class:`AnalogConv1d` / :class:`AnalogConv2d` -- convolutions on one tile per layer (im2col).
 * :class:`CNN` -- 1-D / 2-D convolutional network; ``to_analog(hw)`` puts it on tiles.
 * :class:`SNN` -- snntorch Leaky/Synaptic network for sensor windows; ``to_analog(hw)``.
+* :class:`BinaryNet` -- binary/ternary network (``model.kind: bnn``); ``to_analog(hw)``.
 * :class:`Record` / :class:`Adaptable` -- what the learning rules of :mod:`snnx.learn` use.
 
 :data:`MODELS` is the registry of network kinds a recipe names (``model.kind``): a class
@@ -20,6 +21,8 @@ MODELS = Registry("network kind", {
     "snn": ("snnx.nn.snn:SNN", "spiking network (snntorch LIF neurons) on sensor windows"),
     "mlp": ("snnx.nn.ann:MLP", "multilayer perceptron on flattened windows"),
     "cnn": ("snnx.nn.cnn:CNN", "convolutional network (1-D over time or 2-D over an image)"),
+    "bnn": ("snnx.nn.bnn:BinaryNet", "binary/ternary network (sign weights and activations, "
+                                      "BatchNorm digital) on flattened windows in [0, 1]"),
 })
 """Recipe name (``model.kind``) -> network class (lazy)."""
 
@@ -29,8 +32,9 @@ __getattr__ = lazy_exports(__name__, {
     "ENCODINGS": "snnx.nn.snn", "READOUTS": "snnx.nn.snn", "Surrogate": "snnx.nn.surrogates",
     "surrogate": "snnx.nn.surrogates", "encode": "snnx.nn.snn", "encoded_features": "snnx.nn.snn",
     "AnalogConv1d": "snnx.nn.conv", "AnalogConv2d": "snnx.nn.conv", "CNN": "snnx.nn.cnn",
+    "BinaryNet": "snnx.nn.bnn",
 })
 
 __all__ = ["MODELS", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "CNN", "MLP", "SNN",
-           "Record", "Adaptable", "Surrogate",
+           "BinaryNet", "Record", "Adaptable", "Surrogate",
            "surrogate", "encode", "encoded_features", "ACTIVATIONS", "ENCODINGS", "READOUTS"]

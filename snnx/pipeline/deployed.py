@@ -21,7 +21,9 @@ What a :class:`Deployed` offers:
   source (for checks and demonstrations only; loading never needs them).
 
 Transforms (``transforms:``) act through the tiles' mapping, which the step checkpoint
-holds, so they are not run again.
+holds, so they are not run again; what a transform keeps outside that state (``encrypt``'s
+periphery keys, re-derived from the chip's PUF) is restored by
+:func:`snnx.transforms.rebuild_transforms`.
 
 Example (a finished run)::
 
@@ -48,6 +50,7 @@ from snnx.pipeline import model as pm
 from snnx.pipeline.folder import (CONFIG_FILE, PREPROCESSING_FILE, load_latest_checkpoint,
                                   read_run)
 from snnx.pipeline.recipe import Recipe
+from snnx.transforms import rebuild_transforms
 
 DEPLOYED_KIND = "snnx-deployed"
 """``kind`` of a file written by :meth:`Deployed.save`."""
@@ -191,7 +194,8 @@ class Deployed:
 def _build(recipe: Recipe, pre: Preprocessing, model_state: dict, where: str) -> tuple:
     net = pm.build_net(recipe, pre.n_channels, pre.model_window, len(pre.classes))
     pm.load_pretrained(net, model_state, where)
-    chip = net.to_analog(recipe.hw_config(), seed=recipe.seed)
+    chip = rebuild_transforms(net.to_analog(recipe.hw_config(), seed=recipe.seed),
+                              recipe.transforms, seed=recipe.seed)  # e.g. a periphery key
     rule = pm.build_rule(recipe)
     rule.bind(chip)
     return chip, rule

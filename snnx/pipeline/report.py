@@ -3,7 +3,8 @@
 Costs come from the chip's :class:`~snnx.hw.ledger.CostLedger` only: its accounts
 ``learn`` (the rule's on-chip steps), ``infer`` (the stream's predictions) and ``setup``
 (the rule's one-off hardware, e.g. DFA's feedback tiles) become the ``cost``,
-``inference`` and ``rule_setup`` blocks (:meth:`CostLedger.report`).
+``inference`` and ``rule_setup`` blocks (:meth:`CostLedger.report`). Transforms add their
+own blocks (``encryption``, ``reprogram``: :func:`snnx.transforms.attach_report`).
 
 Units: SI inside; the summary prints pJ .. J, ns .. s and mm^2.
 """
@@ -82,9 +83,12 @@ def build_report(*, recipe: Any, hw_name: str, run_dir: Path, accuracy: Mapping[
                  ledger: Any, steps: int, stream: Mapping[str, Any], data_info: Mapping,
                  model: Mapping[str, Any], curves: Mapping[str, Any],
                  timing: Mapping[str, float], threads: int,
-                 pretrain: Mapping[str, Any] | None = None) -> dict:
+                 pretrain: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, Mapping] | None = None) -> dict:
     """report.json of a finished run (see the module docstring for the cost blocks);
-    ``pretrain`` is the pretraining summary (:mod:`snnx.pipeline.pretrain`)."""
+    ``pretrain`` is the pretraining summary (:mod:`snnx.pipeline.pretrain`); ``extra``: the
+    transforms' blocks by name (:func:`snnx.transforms.transform_reports`), copied as they
+    are."""
     rep = {"recipe": recipe.name, "rule": recipe.adapt.rule, "seed": recipe.seed, "hw": hw_name,
            "run_dir": str(run_dir), "accuracy": dict(accuracy),
            "cost": ledger.report("learn", steps), "inference": ledger.report("infer"),
@@ -94,6 +98,8 @@ def build_report(*, recipe: Any, hw_name: str, run_dir: Path, accuracy: Mapping[
     for block in ("inference", "rule_setup"):
         for key in ("area_m2", "area_by_component", "steps", "energy_per_step_j"):
             rep[block].pop(key)
+    for name, block in (extra or {}).items():
+        rep.setdefault(name, dict(block))
     return rep
 
 

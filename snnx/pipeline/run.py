@@ -58,6 +58,7 @@ from snnx.pipeline.loop import OnlineLoop
 from snnx.pipeline.pretrain import Pretraining
 from snnx.pipeline.recipe import Recipe
 from snnx.pipeline.report import build_report, fmt_acc, write_figures, write_json
+from snnx.transforms import transform_reports
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Run:
         self.chip: Any = None
         self.loop: OnlineLoop | None = None
         self.acc: dict[str, float | None] = {}
+        self.transform_info: dict[str, dict] = {}  # report blocks of the transforms
         self.timing: dict[str, float] = {}
         self.pretrain_summary: dict = {}       # report.json's pretrain block
         self.saved_threads = 1                 # torch threads of the run being resumed
@@ -247,6 +249,7 @@ class Run:
         accuracy on the target, fine-tune with the chip in the loop (``finetune``) and
         build the rule's hardware (or restore a checkpoint)."""
         self.chip = deploy(self.net, self.hw, self.recipe, self.x["source_train"][:64])
+        self.transform_info = transform_reports(self.chip, self.measure_model)
         ft = self.recipe.finetune
         if ft.epochs:
             self.blocks["finetune"] = {"method": ft.method, "rule": ft.rule,
@@ -279,7 +282,11 @@ class Run:
 
     def measure(self, split: str = "target_test") -> float:
         """Accuracy of the chip on held-out windows (``eval.mc_draws`` reads, no side effects)."""
-        return pm.accuracy(self.chip, self.x[split], self.y[split], self.recipe.eval.mc_draws)
+        return self.measure_model(self.chip, split)
+
+    def measure_model(self, model: Any, split: str = "target_test") -> float:
+        """Accuracy of any model on held-out windows (``eval.mc_draws``, no side effects)."""
+        return pm.accuracy(model, self.x[split], self.y[split], self.recipe.eval.mc_draws)
 
     def adapt(self) -> None:
         """:class:`~snnx.pipeline.loop.OnlineLoop` over the target stream."""
@@ -328,7 +335,7 @@ class Run:
                    "weights": pm.n_params(self.net),
                    "timesteps": getattr(r.model_params, "timesteps", None)},
             curves=lp.curves, timing=self.timing, threads=torch.get_num_threads(),
-            pretrain=self.pretrain_summary)
+            pretrain=self.pretrain_summary, extra=self.transform_info)
         rep["programming"] = rr.programming_block(self.chip, self.hw)
         if "finetune" in self.blocks:
             rep["finetune"] = rr.finetune_block(self.blocks["finetune"], self.chip.ledger)

@@ -49,7 +49,7 @@ MALFORMED = [
     Bad("unknown-nested-typo", "adapt: {lrr: 0.1}\n", (), "adapt.lrr", "did you mean 'lr'?"),
     Bad("unknown-depth3-typo", "adapt: {dfa: {feedbak: sign}}\n", (), "adapt.dfa.feedbak",
         "did you mean 'feedback'?"),
-    Bad("unknown-no-match", "model: {banana: 1}\n", (), "model.banana", "valid keys:"),
+    Bad("unknown-no-match", "model: {xylophone: 1}\n", (), "model.xylophone", "valid keys:"),
     # bad choices
     Bad("bad-rule", "adapt: {rule: dfaa}\n", (), "adapt.rule",
         "'dfaa' is not one of bp, dfa, logsgd"),
