@@ -176,13 +176,15 @@ def main() -> None:
         for scheme, parts in (("swap", "c"), ("full", "rc")):
             pa = KeyedPeriphery(puf, shapes, scheme)
             ea = pa.encrypt(layers)
+            obs = None
             for metric in ("accuracy", "margin"):
                 ga = torch.Generator().manual_seed(3000 + seed)
                 pick = torch.randperm(len(ytr), generator=ga)[:args.attack_samples]
                 res = flip_attack(ea, Xtr[pick], ytr[pick], generator=ga, sweeps=args.sweeps,
                                   parts=parts, metric=metric)
-                obs = observable(ea, derive_keys(puf.response(), shapes, scheme),
-                                 Xtr[pick], ytr[pick], parts) if metric == "accuracy" else obs
+                if obs is None:  # the same picked samples for both metrics
+                    obs = observable(ea, derive_keys(puf.response(), shapes, scheme),
+                                     Xtr[pick], ytr[pick], parts)
                 att.append((seed, scheme, metric, pa.key_agreement(res.keys),
                             acc(keyed_forward(Xte, ea, res.keys), yte), r[1],
                             acc(bnn_forward(Xte, ea), yte), res.accuracy, res.evaluations,

@@ -23,16 +23,22 @@ import sys
 from pathlib import Path
 
 RECIPES = ("har_dfa", "har_bp", "har_logsgd")
+# one more DFA variant: B_l e computed in the digital periphery (no feedback arrays)
+DIGITAL_FEEDBACK = "adapt.dfa.feedback_compute=digital"
 SCHEMES = ("stochastic", "counted")
 TRANSPOSED = ("shared", "separate")
 
 
-def run_compare(out: Path, scheme: str, tadc: str, seeds: int, threads: int) -> Path:
-    folder = out / f"{scheme}-{tadc}"
-    cmd = [sys.executable, "-m", "snnx", "-q", "compare", "--recipes", *RECIPES,
+def run_compare(out: Path, scheme: str, tadc: str, seeds: int, threads: int,
+                digital: bool = False) -> Path:
+    folder = out / (f"{scheme}-{tadc}" + ("-digital-feedback" if digital else ""))
+    recipes = ("har_dfa",) if digital else RECIPES
+    cmd = [sys.executable, "-m", "snnx", "-q", "compare", "--recipes", *recipes,
            "--seeds", str(seeds), "--threads", str(threads), "--out", str(folder),
            "--set", f"hw.overrides.device.update.scheme={scheme}",
            "--set", f"hw.overrides.periphery.transposed_adc={tadc}"]
+    if digital:
+        cmd += ["--set", DIGITAL_FEEDBACK]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return folder / "compare.json"
 
@@ -51,6 +57,20 @@ def pm(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {half}"
 
 
+def paired(a: dict, b: dict) -> str:
+    """Mean ± 95 % CI half-width (Student t) of the per-seed differences a - b, in points."""
+    import math
+
+    from scipy.stats import t as student
+    d = [100 * (x - y) for x, y in zip(a["values"], b["values"])]
+    n = len(d)
+    m = sum(d) / n
+    if n < 2:
+        return f"{m:+.1f} ± -"
+    sd = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
+    return f"{m:+.1f} ± {student.ppf(0.975, n - 1) * sd / math.sqrt(n):.1f}"
+
+
 def si(x: float, unit: str) -> str:
     for f, p in ((1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, "")):
         if abs(x) < f * 1000:
@@ -58,17 +78,19 @@ def si(x: float, unit: str) -> str:
     return f"{x:.3g} {unit}"
 
 
-def table(results: dict) -> str:
+def table(results: dict, digital: dict) -> str:
     lines = ["| scheme | transposed ADC | rule | deployed → adapted (%) | energy / step | "
-             "latency / step | area | E/E_BP | t/t_BP | A/A_BP | Δacc vs BP (pts) |",
+             "latency / step | area | E/E_BP | t/t_BP | A/A_BP | adapted − BP's (pts, paired) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (scheme, tadc), groups in results.items():
         by = {rule_of(g): g["stats"] for g in groups}
+        if (scheme, tadc) in digital:
+            by["dfa (digital B e)"] = digital[scheme, tadc][0]["stats"]
         bp = by.get("bp")
 
         def per_step(s, key):
             return s[key]["mean"] / s["steps"]["mean"]
-        for rule in ("dfa", "bp", "logsgd"):
+        for rule in ("dfa", "dfa (digital B e)", "bp", "logsgd"):
             s = by.get(rule)
             if s is None:
                 continue
@@ -76,8 +98,8 @@ def table(results: dict) -> str:
             if bp is not None:
                 ratios = (e / per_step(bp, "energy_j"), t / per_step(bp, "latency_s"),
                           a / bp["area_m2"]["mean"])
-                dacc = 100 * (s["adapted"]["mean"] - bp["adapted"]["mean"])
-                rtxt = [f"{r:.2f}" for r in ratios] + [f"{dacc:+.1f}"]
+                rtxt = [f"{r:.2f}" for r in ratios] + [
+                    "-" if s is bp else paired(s["adapted"], bp["adapted"])]
             else:
                 rtxt = ["-"] * 4
             acc = f"{pm(s['deployed'], 100)} → {pm(s['adapted'], 100)}"
@@ -97,11 +119,15 @@ def main(argv=None) -> int:
     combos = [(s, t) for s in SCHEMES for t in TRANSPOSED]
     with cf.ThreadPoolExecutor(a.jobs) as pool:
         futs = {c: pool.submit(run_compare, a.out, *c, a.seeds, a.threads) for c in combos}
+        dig = {c: pool.submit(run_compare, a.out, *c, a.seeds, a.threads, True)
+               for c in combos if c[1] == "shared"}
         results = {c: json.loads(futs[c].result().read_text())["groups"] for c in combos}
+        digital = {c: json.loads(f.result().read_text())["groups"] for c, f in dig.items()}
     print(f"HAR SNN, rram_generic, {a.seeds} seeds per cell; accuracy on the held-out target "
           "windows, mean ± half-width of the 95 % CI; energy and latency per adaptation step "
-          "(run totals / steps), area of the chip; ratios of means to BP in the same row block")
-    print(table(results))
+          "(run totals / steps), area of the chip; ratios of means to BP in the same row block; "
+          "accuracy differences paired by seed (same data, pretraining and deployment)")
+    print(table(results, digital))
     if a.json:
         a.json.write_text(json.dumps({f"{s}-{t}": g for (s, t), g in results.items()}, indent=1))
     return 0
