@@ -32,23 +32,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnx.transforms.encrypt import (E_GATE, KeyedPeriphery, LayerKey, SimulatedPUF,
-                                     bnn_forward, derive_keys, keyed_forward)
+from snnx.nn.binary import _SignSTE
+from snnx.transforms.encrypt import (
+    E_GATE,
+    KeyedPeriphery,
+    LayerKey,
+    SimulatedPUF,
+    bnn_forward,
+    derive_keys,
+    keyed_forward,
+)
 from snnx.transforms.encrypt_attack import flip_attack
 
 V_READ, G_ON, G_OFF, T_READ, E_DRIVER, E_SENSE = 0.2, 100e-6, 2e-6, 5e-9, 0.05e-12, 20e-15
-
-
-class _SignSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * (x.abs() <= 1).to(g.dtype)
 
 
 class BNN(nn.Module):

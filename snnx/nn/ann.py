@@ -99,7 +99,21 @@ def digital_copy(model: nn.Module) -> nn.Module:
     return out
 
 
-class TileNet(nn.Module):
+class OnTiles:
+    """The ledger and hardware model of a network whose layers sit on tiles (mixin)."""
+
+    @property
+    def ledger(self) -> CostLedger:
+        """The ledger shared by the analog layers."""
+        return _analog(self, 0).ledger
+
+    @property
+    def hw(self) -> HWConfig:
+        """The hardware model of the first analog layer."""
+        return _analog(self, 0).hw
+
+
+class TileNet(OnTiles, nn.Module):
     """What the networks share around their tiles (:class:`MLP`, :class:`snnx.nn.SNN`).
 
     A subclass keeps its linear layers in ``self.layers`` and its constructor arguments in
@@ -116,16 +130,6 @@ class TileNet(nn.Module):
     def to_digital(self) -> "TileNet":
         """A software copy with the weights the tiles hold now."""
         return digital_copy(self)
-
-    @property
-    def ledger(self) -> CostLedger:
-        """The ledger shared by the analog layers."""
-        return _analog(self, 0).ledger
-
-    @property
-    def hw(self) -> HWConfig:
-        """The hardware model of the first analog layer."""
-        return _analog(self, 0).hw
 
 
 class MLP(TileNet):

@@ -48,7 +48,7 @@ from snnx.config.seeds import derive
 from snnx.hw.config import HWConfig
 from snnx.hw.ledger import CostLedger
 from snnx.nn.analog import AnalogLinear
-from snnx.nn.ann import _analog
+from snnx.nn.ann import OnTiles, _analog
 from snnx.nn.binary import BNN, KINDS, _bn_affine, encode_inputs, fold_bn_sign
 from snnx.nn.record import Record
 
@@ -65,7 +65,7 @@ class Params:
                                               "BatchNorm output units")
 
 
-class BinaryNet(BNN):
+class BinaryNet(OnTiles, BNN):
     """A :class:`~snnx.nn.binary.BNN` as a pipeline network kind (see module docstring).
 
     Args:
@@ -147,16 +147,6 @@ class BinaryNet(BNN):
                     dst.weight.copy_(src.tile.read_weight().to(dst.weight.dtype))
         out.gen.set_state(self.gen.get_state())
         return out.eval()
-
-    @property
-    def ledger(self) -> CostLedger:
-        """The ledger shared by the analog layers."""
-        return _analog(self, 0).ledger
-
-    @property
-    def hw(self) -> HWConfig:
-        """The hardware model of the first analog layer."""
-        return _analog(self, 0).hw
 
     def _weights(self) -> list[torch.Tensor]:
         """Quantised weights (out, in) of every layer (a chip's master copies)."""

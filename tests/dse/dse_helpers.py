@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from snnx.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
+from pipeline_helpers import as_sets, cli  # noqa: E402,F401  (one CLI helper for all tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 DSE_HAR = str(ROOT / "recipes" / "dse_har.yaml")
@@ -25,17 +27,7 @@ TINY = ["data.source_subjects=2", "data.synthetic_har.windows_per_activity=6",
 
 def sets(*extra: str) -> list[str]:
     """``--set`` arguments for TINY plus ``extra``."""
-    out = []
-    for item in [*TINY, *extra]:
-        out += ["--set", item]
-    return out
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``snnx`` in this process; (exit code, stdout, stderr)."""
-    code = main(list(argv))
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+    return as_sets([*TINY, *extra])
 
 
 def popen(*argv: str, cwd: Path) -> subprocess.Popen:

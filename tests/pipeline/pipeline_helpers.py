@@ -22,12 +22,14 @@ TINY = ["data.source_subjects=2", "data.synthetic_har.windows_per_activity=6",
         "adapt.batch_size=4", "adapt.lr=1e-2"]
 
 
+def as_sets(items) -> list[str]:
+    """``--set`` arguments for the overrides ``items``."""
+    return [a for item in items for a in ("--set", item)]
+
+
 def sets(*extra: str) -> list[str]:
     """``--set`` arguments for TINY plus ``extra`` overrides."""
-    out = []
-    for item in [*TINY, *extra]:
-        out += ["--set", item]
-    return out
+    return as_sets([*TINY, *extra])
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
