@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -92,11 +93,17 @@ def open_storage(url: str, *, heartbeat: int = 60) -> Any:
     if url.startswith("sqlite"):
         engine = {"connect_args": {"timeout": 120}}
         Path(url.split("sqlite:///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine, **kw)
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of many kinds
-        raise SnnxError(f"--storage: cannot open {safe_url(url)}: "
-                        f"{one_line(e).split(' [SQL:')[0][:300]}") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine, **kw)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors of many kinds
+            # two processes opening a new database at once both create its tables; the
+            # loser sees "already exists" and finds them complete a moment later
+            if "already exists" in str(e) and attempt < 4:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise SnnxError(f"--storage: cannot open {safe_url(url)}: "
+                            f"{one_line(e).split(' [SQL:')[0][:300]}") from None
 
 
 def make_sampler(cfg: DseConfig, worker: int = 0) -> Any:
