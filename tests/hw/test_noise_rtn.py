@@ -61,3 +61,32 @@ def test_rtn_parameters_out_of_range_name_the_key():
         hw.load("rram_generic", **{"noise.read.rtn.b_rtn": 0.9})
     with pytest.raises(ConfigError, match=r"^noise\.read\.rtn\.temperature: 0\.0 is out"):
         hw.load("rram_generic", **{"noise.read.rtn.temperature": 0.0})
+
+
+def test_telegraph_rate_other_than_one_half_sets_shift_and_variance():
+    """p_rtn = 0.2 (not the symmetric default, where p and 1 - p cannot be told apart): the
+    exact sampler is up on a share p of reads, and a tile's output has mean shift
+    x @ (p dG) and variance x^2 @ (p (1 - p) dG^2), with dG from the formula written here."""
+    p, g = 0.2, 200e-6
+    cfg = _cfg(bandwidth=0.0, p_rtn=p)  # telegraph only
+    n = 40000
+    out = read_noise(cfg).sample_cells(torch.full((n,), g, dtype=torch.float64),
+                                       cfg.device.g_max - cfg.device.g_min, torch.Generator())
+    tau = LOUD["b_rtn"] * g + LOUD["a_rtn"]
+    amp = g * tau / (g - tau)  # independent: ReSNA's dG_rtn = G tau / (G - tau)
+    up = out > g + 0.5 * amp
+    assert torch.allclose(out[up], torch.full_like(out[up], g + amp), rtol=1e-9, atol=0)
+    assert abs(float(up.double().mean()) - p) < 4 * (p * (1 - p) / n) ** 0.5
+    # through a tile: every cell's telegraph, summed over the inputs
+    W = torch.randn(4, 20, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    tile = hw.Tile(W, cfg, seed=3, pool_size=None)
+    x = torch.rand(1, 20, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    G = tile.conductances
+    t = LOUD["b_rtn"] * G + LOUD["a_rtn"]
+    a = torch.where(G > t, G * t / (G - t), torch.zeros_like(G))
+    k = tile.w_max / (cfg.device.g_max - cfg.device.g_min)
+    shift = x @ ((a[0] - a[1]) * p * k)
+    sd = ((x * x) @ ((a[0] ** 2 + a[1] ** 2) * p * (1 - p) * k * k)).sqrt()
+    y = tile.mvm(x.expand(n, 20))
+    assert torch.allclose(y.mean(0), (x @ W.T + shift)[0], atol=5 * float(sd.max()) / n ** 0.5)
+    assert torch.allclose(y.std(0), sd[0], rtol=0.05)

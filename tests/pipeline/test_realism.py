@@ -153,6 +153,13 @@ def test_finetuned_run_resumes_to_the_same_report(tmp_path, capsys):
     (["hw.overrides.device.model=synaptogen",
       "hw.overrides.device.synaptogen.gmm_weights=[0.5, -0.5, 1.0]"],
      "hw.overrides.device.synaptogen.gmm_weights: values must be finite and > 0"),
+    (["hw.overrides.device.model=synaptogen", "hw.overrides.device.synaptogen.var_a="
+      "[[[1.2, 0, 0, 0], [0, 0.4, 0, 0], [0, 0, 0.3, 0], [0, 0, 0, 0.3]]]"],
+     "hw.overrides.device.synaptogen.var_a: VAR is not stable"),
+    (["hw.overrides.drift.power_law={nu_min: 0.3, nu_max: 0.2}"],
+     "hw.overrides.drift.power_law.nu_min: must be <= nu_max"),
+    (["hw.overrides.noise.read={rtn: {b_rtn: 0.9}}"],
+     "hw.overrides.noise.read.rtn.b_rtn: 0.9 is out of range"),
 ])
 def test_bad_realism_settings_are_one_line_errors(tmp_path, capsys, extra, msg):
     out = tmp_path / "bad"
