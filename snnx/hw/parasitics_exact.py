@@ -135,6 +135,24 @@ class ExactArraySolve:
         """Full exact solve of the present conductances (a new anchor); returns G_eff."""
         return self._full()
 
+    def restore(self, G: torch.Tensor, geff: torch.Tensor) -> torch.Tensor:
+        """Continue a linearised run from a saved point: this object was built on the run's
+        anchor (its last full solve); ``G`` (M, N) are the conductances the run has now and
+        ``geff`` (M, N) the linearised G_eff it had reached with them. Later
+        ``update(..., exact=False)`` calls then give what the uninterrupted run gives (the
+        linear state is taken over, not recomputed in another summation order). Needs
+        ``jacobian=True``; returns G_eff."""
+        if not self.jacobian:
+            raise ConfigError("restore: needs ExactArraySolve(..., jacobian=True)")
+        if tuple(G.shape) != self.shape or tuple(geff.shape) != self.shape:
+            raise ShapeError(f"G, geff: expected shape {self.shape}, got {tuple(G.shape)} "
+                             f"and {tuple(geff.shape)}")
+        g = self._orient(_work(_check_G(G)).to(self._G.device))
+        self._dirty = (g != self._Ga).view(-1)
+        self._G.copy_(g)
+        self._lin = self._orient(_work(geff).to(self._G.device)).clone()
+        return self._publish(self._lin)
+
     def _fields(self, ys: list) -> None:
         """Every cell's port voltage for unit row-source voltages (Xc, (M N, M)) and for
         unit currents out of the column outputs (Zc, (M N, N)): block back-substitutions of
