@@ -8,9 +8,11 @@ module docstring of :mod:`snnx.hw.parasitics` (DESIGN.md contract 2).
 
 Cost at 256 x 256 (see the class docstring and ``bench/parasitics.py --incremental``): an
 exact update needs one port solve (~3 M N^2 flops) per cell new since the last full solve,
-so it is cheaper than a full re-solve only below ~N such cells; a typical ``outer_update``
-of a rram_generic tile changes ~0.35 % of the cells (~230 per 256 x 256 array), where both
-cost about the same.
+so it is cheaper than a full re-solve only below ~N such cells. The engine benchmark's
+``outer_update`` of a rram_generic tile (batch 64, lr 1e-3) changes ~2.5 % of the cells
+(~1600 per 256 x 256 array), beyond that point; at lr 1e-5 ~16 (``bench/engine.py --wires``,
+docs/parasitics.md). The Tile uses this class through ``hw.parasitics.incremental``
+(:mod:`snnx.hw.wires`).
 """
 
 from __future__ import annotations
