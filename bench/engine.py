@@ -5,6 +5,8 @@ Run:  python bench/engine.py            (2 threads, batch 64, 256x256 and 1024x1
       python bench/engine.py --exact-rng  (exact per-read sampling instead of the pool)
       python bench/engine.py --build 4096 --sizes  (only: Tile build time and peak memory)
 
+      python bench/engine.py --sizes --wires 256   (only: the wires-on update rows below)
+
       python bench/engine.py --threads 1 --clock cpu   (CPU time of this process: on a
           machine shared with other jobs, wall time counts the time the process waits for a
           core, which hits the many short operations of an update harder than one matmul)
@@ -16,12 +18,25 @@ forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear train
 with stochastic rounding, whose n x n uniform draw is streamed from pool windows where
 n^2 > MAX_POOL / 2). ``rng ms``: that draw alone from a pooled source, against ``exact rng
 ms``, drawn exactly into fresh memory.
+
+Wires-on update rows (``--wires N``, issue #12): one N x N array per side (rram_generic with
+``array.rows = array.cols = N``), exact wire resistance at r_row = r_col = 2.5 ohm (the
+upper literature value of the preset's comment), batch ``--batch``; each row times
+``outer_update`` followed by a forward read (``mvm``: the read caches and G_eff refreshed),
+mean and median ms over ``--wires-updates`` updates (the mean carries the periodic full
+solves), for ``parasitics.incremental: none`` with ``refresh_every: 1`` (a full re-solve
+per update), ``exact``, ``linear`` (re-solved every ``--wires-refresh`` updates) and without
+wires; ratios to the same update + read without wires and to the bare ``outer_update``;
+``k``: cells changed per array per update; errors: max |G_eff - E(G)| / max E(G) against a
+full float64 re-solve of the tile's conductances after each update (float32 tile: floor
+~1e-7). Two learning rates: the engine rows' 1e-3 and 1e-4 (fewer changed cells).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import threading
 import time
@@ -31,6 +46,7 @@ import torch
 from _timing import median_time as wall_median
 
 import snnx.hw as hw
+from snnx.errors import ShapeError
 from snnx.hw.rng import RandomSource
 
 
@@ -142,6 +158,91 @@ def bench_build(n: int, repeats: int) -> None:
     print(f"verify / one_shot build time: {res['verify'] / res['one_shot']:.2f}")
 
 
+def _geff_error(tile, r: float) -> float:
+    """max |G_eff - E(G)| / max E(G) of a one-array-per-side tile against a full float64
+    re-solve of its present conductances."""
+    from snnx.hw import parasitics as pr
+
+    G = tile.conductances.double()
+    ref = torch.stack([pr.effective_conductance(G[s], r, r) for s in (0, 1)])
+    return float((tile._effective().double() - ref).abs().max() / ref.abs().max())
+
+
+def bench_wires(n: int, batch: int, lr: float, updates: int, refresh: int,
+                drift: int, r: float = 2.5) -> None:
+    """The wires-on update rows (module docstring)."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(n, n, bias=False)
+    x, d = torch.rand(batch, n), torch.randn(batch, n) * 0.01
+    W = lin.weight.detach().clone()
+    base = hw.load("rram_generic", **{"array.rows": n, "array.cols": n})
+    on = {"parasitics.model": "exact", "parasitics.r_row": r, "parasitics.r_col": r}
+    lin_k = {**on, "parasitics.incremental": "linear", "parasitics.refresh_every": refresh}
+    rows = [("no wires", {}), ("none, refresh_every 1", on),
+            (f"none, refresh_every {refresh}", {**on, "parasitics.refresh_every": refresh}),
+            ("exact", {**on, "parasitics.incremental": "exact"}),
+            (f"linear, refresh_every {refresh}", lin_k)]
+    bare = hw.Tile(W, base, seed=1)
+    t_bare = median_time(lambda: bare.outer_update(x, d, lr), 20)
+    res = []
+    for name, over in rows:
+        tile = hw.Tile(W, hw.load(base, **over), seed=1)
+        tile.mvm(x)  # the solve after programming, untimed
+        ts, ks, errs, full = [], [], [], 0
+        for _ in range(updates):
+            G0 = tile.conductances.clone()
+            t0 = time.perf_counter()
+            tile.outer_update(x, d, lr)
+            try:
+                tile.mvm(x)
+            except ShapeError:  # the first-order increment can turn G_eff negative (high NF)
+                ge = tile._effective()
+                print(f"{name}: the read failed after {len(ts) + 1} updates (G_eff min "
+                      f"{float(ge.min()):.2g} S, max |error| {_geff_error(tile, r):.2g})")
+                break
+            ts.append(time.perf_counter() - t0)
+            ks.append(int((tile.conductances != G0).sum()) / 2)
+            if over:
+                errs.append(_geff_error(tile, r))
+            sol = (tile._pr_anchor or {}).get("_solvers") or []
+            full += sum(s.last_mode == "full" for s in sol)
+        if len(ts) == updates:
+            res.append((name, statistics.mean(ts), statistics.median(ts), ks, errs, full))
+    t_ref = res[0][1]
+    print(f"\nwires on: {n}x{n}, one array per side, r = {r} ohm, batch {batch}, lr {lr:g}, "
+          f"{updates} updates, {torch.get_num_threads()} threads; bare outer_update (no "
+          f"wires) {t_bare * 1e3:.2f} ms; 1-min load {os.getloadavg()[0]:.1f}")
+    print(f"{'mode':>24} {'mean ms':>9} {'median ms':>10} {'x no wires':>10} {'x bare upd':>10} "
+          f"{'k/array':>8} {'full/array-upd':>14} {'max err':>8} {'mean err':>8}")
+    for name, mean, med, ks, errs, full in res:
+        e = f"{max(errs):>8.1e} {statistics.mean(errs):>8.1e}" if errs else f"{'-':>8} {'-':>8}"
+        fs = f"{full}/{2 * updates}" if name == "exact" or name.startswith("linear") else "-"
+        print(f"{name:>24} {mean * 1e3:>9.1f} {med * 1e3:>10.1f} {mean / t_ref:>10.1f} "
+              f"{mean / t_bare:>10.1f} {statistics.mean(ks):>8.0f} {fs:>14} {e}")
+    if not drift:
+        return
+    # error against the number of updates since the last full solve (never re-solved here)
+    marks = [u for u in (1, 2, 4, 8, 16, 32, 64, 128, 256) if u <= drift]
+    print(f"error vs updates since the last full solve (refresh_every > {drift}): "
+          f"max |G_eff - E(G)| / max E(G)")
+    print(f"{'updates':>24} " + " ".join(f"{u:>8}" for u in marks))
+    never = {"parasitics.refresh_every": 10 ** 6}
+    for name, over in (("none (FO increment)", {**on, **never}),
+                       ("linear (Jacobian)", {**lin_k, **never}),
+                       ("stale G_eff", None)):
+        tile = hw.Tile(W, hw.load(base, **(over or on)), seed=1)
+        tile.mvm(x)
+        stale = tile._effective().clone()
+        out = []
+        for u in range(1, marks[-1] + 1):
+            tile.outer_update(x, d, lr)
+            if u in marks:
+                if over is None:
+                    tile._geff = stale  # read as if G_eff had not followed the updates
+                out.append(_geff_error(tile, r))
+        print(f"{name:>24} " + " ".join(f"{e:>8.1e}" for e in out))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -155,6 +256,14 @@ def main() -> None:
     ap.add_argument("--build-repeats", type=int, default=3)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall time (default) or this process's CPU time (use with 1 thread)")
+    ap.add_argument("--wires", type=int, nargs="*", default=[], metavar="N",
+                    help="also the wires-on update rows at N x N (e.g. 256)")
+    ap.add_argument("--wires-updates", type=int, default=16)
+    ap.add_argument("--wires-refresh", type=int, default=8,
+                    help="refresh_every of the linear row")
+    ap.add_argument("--wires-lr", type=float, nargs="*", default=[1e-3, 1e-4, 1e-5])
+    ap.add_argument("--wires-drift", type=int, default=64,
+                    help="error growth without re-solves up to this many updates (0: skip)")
     args = ap.parse_args()
     global median_time
     median_time = cpu_median if args.clock == "cpu" else wall_median
@@ -164,6 +273,10 @@ def main() -> None:
         print(f"torch {torch.__version__}, threads {args.threads}")
     for n in args.build:  # first, while the process is small
         bench_build(n, args.build_repeats)
+    for n in args.wires:
+        for lr in args.wires_lr:
+            bench_wires(n, args.batch, lr, args.wires_updates, args.wires_refresh,
+                        args.wires_drift)
     if not args.sizes:
         return
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch}, "

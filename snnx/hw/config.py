@@ -150,7 +150,8 @@ class ParasiticsConfig:
     Reads use G_eff per physical array (G+ and G- separately), solved once per programming;
     every read, forward and transposed, is then a matmul. After on-line updates the exact
     solve is repeated every ``refresh_every`` updates with a first-order increment in between
-    (``snnx.hw.readout.effective`` states the policy and its measured error).
+    (``snnx.hw.readout.effective`` states the policy and its measured error), or the kept
+    solves are updated for the changed cells (``incremental``, ``snnx.hw.wires``).
     """
 
     model: str = spec("none", choices=("none", "first_order", "exact"),
@@ -168,6 +169,16 @@ class ParasiticsConfig:
                                            "solve in between (error ~0.1-2 % of the column "
                                            "currents for 1-5 % of cells changed at NF "
                                            "13-35 %); 1 = exact after every update")
+    incremental: str = spec("none", choices=("none", "exact", "linear"),
+                            doc="model exact, after on-line updates (snnx.hw.wires): none: "
+                                "the refresh_every policy above; exact: one kept solve per "
+                                "physical array, corrected exactly for the changed cells "
+                                "after every update (re-solves by itself when that is "
+                                "cheaper; refresh_every unused); linear: first order with "
+                                "the exact Jacobian of the last full solve, re-solved every "
+                                "refresh_every (> 1) updates. Memory per 256x256 array: "
+                                "exact ~140 MB, linear ~275 MB (grows as rows x cols^2); a "
+                                "tile estimated above 4 GB is refused")
 
     def __post_init__(self) -> None:
         if self.model != "none":
@@ -176,6 +187,13 @@ class ParasiticsConfig:
                     raise ConfigError(f"parasitics.{name}: must be > 0 ohm with model "
                                       f"{self.model!r} (got r_row={self.r_row:g}, "
                                       f"r_col={self.r_col:g})")
+        if self.incremental != "none" and self.model != "exact":
+            raise ConfigError(f"parasitics.incremental: {self.incremental!r} needs model "
+                              f"'exact' (got {self.model!r})")
+        if self.incremental == "linear" and self.refresh_every == 1:
+            raise ConfigError("parasitics.incremental: 'linear' re-solves every "
+                              "refresh_every updates; with 1 that is a full re-solve per "
+                              "update (set refresh_every > 1, or use 'none' or 'exact')")
 
 
 @dataclasses.dataclass(**KW)

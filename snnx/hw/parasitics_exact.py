@@ -8,9 +8,11 @@ module docstring of :mod:`snnx.hw.parasitics` (DESIGN.md contract 2).
 
 Cost at 256 x 256 (see the class docstring and ``bench/parasitics.py --incremental``): an
 exact update needs one port solve (~3 M N^2 flops) per cell new since the last full solve,
-so it is cheaper than a full re-solve only below ~N such cells; a typical ``outer_update``
-of a rram_generic tile changes ~0.35 % of the cells (~230 per 256 x 256 array), where both
-cost about the same.
+so it is cheaper than a full re-solve only below ~N such cells. The engine benchmark's
+``outer_update`` of a rram_generic tile (batch 64, lr 1e-3) changes ~2.5 % of the cells
+(~1600 per 256 x 256 array), beyond that point; at lr 1e-5 ~16 (``bench/engine.py --wires``,
+docs/parasitics.md). The Tile uses this class through ``hw.parasitics.incremental``
+(:mod:`snnx.hw.wires`).
 """
 
 from __future__ import annotations
@@ -134,6 +136,24 @@ class ExactArraySolve:
     def resolve(self) -> torch.Tensor:
         """Full exact solve of the present conductances (a new anchor); returns G_eff."""
         return self._full()
+
+    def restore(self, G: torch.Tensor, geff: torch.Tensor) -> torch.Tensor:
+        """Continue a linearised run from a saved point: this object was built on the run's
+        anchor (its last full solve); ``G`` (M, N) are the conductances the run has now and
+        ``geff`` (M, N) the linearised G_eff it had reached with them. Later
+        ``update(..., exact=False)`` calls then give what the uninterrupted run gives (the
+        linear state is taken over, not recomputed in another summation order). Needs
+        ``jacobian=True``; returns G_eff."""
+        if not self.jacobian:
+            raise ConfigError("restore: needs ExactArraySolve(..., jacobian=True)")
+        if tuple(G.shape) != self.shape or tuple(geff.shape) != self.shape:
+            raise ShapeError(f"G, geff: expected shape {self.shape}, got {tuple(G.shape)} "
+                             f"and {tuple(geff.shape)}")
+        g = self._orient(_work(_check_G(G)).to(self._G.device))
+        self._dirty = (g != self._Ga).view(-1)
+        self._G.copy_(g)
+        self._lin = self._orient(_work(geff).to(self._G.device)).clone()
+        return self._publish(self._lin)
 
     def _fields(self, ys: list) -> None:
         """Every cell's port voltage for unit row-source voltages (Xc, (M N, M)) and for

@@ -23,7 +23,8 @@ an update rebuilds the caches at the next read. With the exact model, G_eff is r
 after a programming and once ``refresh_every`` updates have passed; in between it is the
 last exact solve plus the first-order change since then (0.07-2 % column-current error for
 1-5 % of the cells flipped at NF 13-35 %; :func:`effective` gives the measurements and why
-plain first_order was not used).
+plain first_order was not used). ``hw.parasitics.incremental`` keeps every array's exact
+solve and corrects it for the changed cells instead (:mod:`snnx.hw.wires`).
 """
 
 from __future__ import annotations
@@ -259,13 +260,19 @@ def effective(hw: HWConfig, G: torch.Tensor, anchor: dict | None,
       step of 1 % of the range on every cell: 0.006-0.07 %. The increment degrades at
       extreme NF (> 100 %, where the first-order slope is far off); choose k = 1 there.
 
+    With ``incremental`` other than ``none`` the exact model keeps every array's solve and
+    updates it for the changed cells instead (:func:`snnx.hw.wires.effective`).
+
     The tile caches the result until its conductances change; the anchor is part of the
     tile's state_dict, so a resumed run reads exactly as an uninterrupted one.
     """
     par = hw.parasitics
     if par.model == "first_order":
         return _per_array(hw, G, "first_order"), anchor
-    if anchor is None or n_updates - anchor["at"] >= par.refresh_every:
+    if par.incremental != "none":  # kept solves updated for the changed cells
+        from snnx.hw import wires
+        return wires.effective(hw, G, anchor, n_updates)
+    if anchor is None or "fo" not in anchor or n_updates - anchor["at"] >= par.refresh_every:
         exact = _per_array(hw, G, "exact")
         fo = None if par.refresh_every == 1 else _per_array(hw, G, "first_order")
         return exact, {"at": n_updates, "exact": exact, "fo": fo}

@@ -24,10 +24,9 @@ Physical model (METHODS.md section 0):
 * Inputs are scaled (per vector by max|x|, or by a fixed full scale), pass a DAC (or are
   fed bit-serially, one 1-bit plane per cycle, shift-added) and drive V = V_read x.
 * Wire resistance (``hw.parasitics``, DESIGN.md contract 2): reads see G_eff of every
-  physical array (G+ and G- separately) instead of G, solved once per programming and kept
-  in the read caches, so every read (forward and transposed) stays one matmul. After
-  ``outer_update`` the exact solve is repeated every ``refresh_every`` updates, with a cheap
-  first-order increment in between (policy and its error: :func:`snnx.hw.readout.effective`).
+  physical array (G+ and G- separately), solved once per programming and kept in the read
+  caches (every read stays one matmul); after updates it follows G by the policy of
+  :func:`snnx.hw.readout.effective` or by kept, updated solves (:mod:`snnx.hw.wires`).
 * Per-read noise (:mod:`snnx.hw.noise`) is applied as its exact equivalent at the output:
   independent cell noise sums to Gaussian output noise with variance sum_i x_i^2 var(G_ij).
 * ``outer_update`` turns ``-lr d^T x`` into device pulses (:mod:`snnx.hw.update`): by
@@ -51,7 +50,7 @@ import torch
 from snnx.errors import ShapeError
 from snnx.hw import device as dev
 from snnx.hw import periphery as per
-from snnx.hw import pulse_trains, readout, tile_state, update
+from snnx.hw import pulse_trains, readout, tile_state, update, wires
 from snnx.hw.cellstate import CellState
 from snnx.hw.checks import as_matrix as _as_matrix
 from snnx.hw.config import HWConfig
@@ -112,6 +111,7 @@ class Tile:
         self.rng = RandomSource(derive(self.seed, "tile.random"), self.device, self.dtype,
                                 pool_size)
         shape = self.layout.cell_shape
+        wires.check(self.hw, shape)  # kept parasitics solves (incremental) must fit
         self.faults = dev.sample_faults(shape, self.hw, self.gen, self.device)
         self.gain = dev.sample_variation(shape, self.hw, self.gen, self.device, self.dtype)
         #: device state and age of every cell (snnx.hw.cellstate); inactive for most models
@@ -171,8 +171,7 @@ class Tile:
         self._write(targets)
 
     def _write(self, targets: torch.Tensor, mask: torch.Tensor | None = None) -> ProgramStats:
-        """Write physical-order targets (all cells, or only the cells in ``mask``) with the
-        configured scheme and book the cost."""
+        """Write physical-order targets (all cells, or those in ``mask``); book the cost."""
         gain, faults = self.gain, self.faults
         if mask is not None:  # program just the selected cells, as one flat vector
             targets = targets[mask]
@@ -364,6 +363,7 @@ class Tile:
             return
         G_old = self._G.clone() if self.cells.active else None
         self._G.view(-1).index_copy_(0, w.lin, w.G_new)
+        wires.note(self._pr_anchor, self._G, w.lin)  # the written cells, for kept solves
         self.cells.after_sparse_write(G_old, self._G, w.lin, self.gen)
         self._patch_caches(w)
         self.n_updates += 1

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from snnx.errors import ShapeError
+from snnx.hw import wires
 from snnx.hw.periphery_key import check_key_state, key_state
 
 
@@ -28,9 +27,7 @@ def state_dict(self: Any) -> dict:
                                                     self.faults[1].clone()),
         "gain": None if self.gain is None else self.gain.clone(),
         "row_perm": self.row_perm, "col_perm": self.col_perm,
-        "pr_anchor": None if self._pr_anchor is None else {
-            k: v.clone() if isinstance(v, torch.Tensor) else v
-            for k, v in self._pr_anchor.items()},
+        "pr_anchor": wires.saved(self._pr_anchor),
         "gen": self.gen.get_state(), "rng": self.rng.state_dict(),
         "hw": self.hw.to_dict(), "shape": self.shape, "seed": self.seed,
         "ledger": self.ledger.state_dict(), "cells": self.cells.state_dict(),
@@ -49,10 +46,8 @@ def load_state_dict(self: Any, state: dict, *, load_ledger: bool = True) -> None
     f = state["faults"]
     self.faults = None if f is None else (f[0].to(self.device), f[1].to(self.device))
     self.gain = None if state["gain"] is None else state["gain"].to(self.device, self.dtype)
-    a = state.get("pr_anchor")  # absent in older states: re-solve exactly
-    self._pr_anchor = None if a is None else {
-        "at": int(a["at"]), "exact": a["exact"].to(self.device, self.dtype).clone(),
-        "fo": None if a["fo"] is None else a["fo"].to(self.device, self.dtype).clone()}
+    # absent in older states: re-solve exactly; kept solvers are rebuilt at the next read
+    self._pr_anchor = wires.loaded(state.get("pr_anchor"), self.device, self.dtype)
     if "cells" in state:  # absent in older states: no device state, clock at 0
         self.cells.load_state_dict(state["cells"])
     self.gen.set_state(state["gen"])
