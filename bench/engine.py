@@ -16,8 +16,10 @@ forward at 256x256 and <= 2x at 1024x1024; outer_update <= 3x an nn.Linear train
 (forward + backward + SGD step). The update is timed with the preset's default scheme
 (stochastic pulse trains) and, for reference, with ``scheme: counted`` (digital pulse counts
 with stochastic rounding, whose n x n uniform draw is streamed from pool windows where
-n^2 > MAX_POOL / 2). ``rng ms``: that draw alone from a pooled source, against ``exact rng
-ms``, drawn exactly into fresh memory.
+n^2 > MAX_POOL / 2), both with the preset's ``bidirectional`` policy (potentiation on one side
+and depression on the other: twice the written cells), and ``split/step``: counted pulses on
+one side only (``policy: split``), the update 0.1 timed as ``upd/step``. ``rng ms``: that
+draw alone from a pooled source, against ``exact rng ms``, drawn exactly into fresh memory.
 
 Wires-on update rows (``--wires N``, issue #12): one N x N array per side (rram_generic with
 ``array.rows = array.cols = N``), exact wire resistance at r_row = r_col = 2.5 ohm (the
@@ -85,12 +87,16 @@ def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
     tile = hw.Tile(lin.weight.detach().clone(), cfg, seed=1, pool_size=pool)
     cnt = hw.Tile(lin.weight.detach().clone(), hw.load(cfg, **{"device.update.scheme": "counted"}),
                   seed=1, pool_size=pool)
+    one = hw.Tile(lin.weight.detach().clone(),
+                  hw.load(cfg, **{"device.update.scheme": "counted",
+                                  "device.update.policy": "split"}), seed=1, pool_size=pool)
     t_lin = median_time(lin_fwd, repeats)
     t_step = median_time(lin_step, repeats)
     t_mvm = median_time(lambda: tile.mvm(x), repeats)
     t_mvm_t = median_time(lambda: tile.mvm_t(d), repeats)
     t_upd = median_time(lambda: tile.outer_update(x, d, 1e-3), repeats)
     t_cnt = median_time(lambda: cnt.outer_update(x, d, 1e-3), repeats)
+    t_one = median_time(lambda: one.outer_update(x, d, 1e-3), repeats)
     # the counted update's stochastic-rounding draw alone: this pool (streamed beyond
     # MAX_POOL / 2) vs exact sampling into fresh memory
     src, exact = RandomSource(3, pool_size=pool), RandomSource(3, pool_size=None)
@@ -100,7 +106,8 @@ def bench(n: int, batch: int, repeats: int, pool: int | None) -> dict:
             "linear_us": t_lin * 1e6, "train_step_us": t_step * 1e6,
             "mvm_us": t_mvm * 1e6, "mvm_t_us": t_mvm_t * 1e6, "update_us": t_upd * 1e6,
             "mvm_ratio": t_mvm / t_lin, "mvm_t_ratio": t_mvm_t / t_lin,
-            "update_ratio": t_upd / t_step, "counted_ratio": t_cnt / t_step}
+            "update_ratio": t_upd / t_step, "counted_ratio": t_cnt / t_step,
+            "split_ratio": t_one / t_step}
 
 
 class PeakRSS:
@@ -283,13 +290,15 @@ def main() -> None:
           f"hw rram_generic, rng {'exact' if args.exact_rng else 'pool'}, {args.clock} clock")
     print(f"{'size':>6} {'Linear us':>10} {'mvm us':>9} {'mvm/Lin':>8} {'mvm_t/Lin':>9} "
           f"{'step us':>9} {'update us':>10} {'upd/step':>8} {'counted/step':>12} "
+          f"{'split/step':>10} "
           f"{'rng ms':>7} {'exact rng ms':>12}")
     for n in args.sizes:  # fewer repeats for the big sizes (a 4096^2 update takes ~0.5 s)
         reps = args.repeats if n <= 1024 else max(5, args.repeats * 1024 // (4 * n))
         r = bench(n, args.batch, reps, pool)
         print(f"{n:>6} {r['linear_us']:>10.1f} {r['mvm_us']:>9.1f} {r['mvm_ratio']:>8.2f} "
               f"{r['mvm_t_ratio']:>9.2f} {r['train_step_us']:>9.1f} {r['update_us']:>10.1f} "
-              f"{r['update_ratio']:>8.2f} {r['counted_ratio']:>12.2f} {r['rng_ms']:>7.2f} "
+              f"{r['update_ratio']:>8.2f} {r['counted_ratio']:>12.2f} {r['split_ratio']:>10.2f} "
+              f"{r['rng_ms']:>7.2f} "
               f"{r['rng_exact_ms']:>12.2f}")
 
 
