@@ -79,6 +79,51 @@ def test_interrupted_search_continues_on_rerun(capsys, tmp_path):
                    for d in done)
 
 
+def _wait_running(url: str, study: str, proc, timeout: float = 300) -> None:
+    """Until a trial of ``study`` is RUNNING (after one finished, so the worker is warm)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        try:
+            st = states(url, study)
+            if st.get("COMPLETE", 0) >= 1 and st.get("RUNNING", 0) >= 1:
+                return
+        except Exception:  # noqa: BLE001 - the study or its tables do not exist yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no trial was running in time")
+
+
+def test_worker_killed_hard_is_retried_after_the_heartbeat(capsys, tmp_path):
+    """kill -9 in the middle of a trial: no handler runs, the trial stays RUNNING. The next
+    worker, after 2 heartbeats, marks it failed and runs its parameters again."""
+    for attempt in range(3):  # a kill that lands between two trials hangs none: again
+        out = tmp_path / f"s{attempt}"
+        url = f"sqlite:///{out / 'study.db'}"
+        argv = ["dse", "--recipe", DSE_HAR, "--out", str(out), "--heartbeat", "1",
+                *sets("dse.fidelity=null", "dse.trials=4", "dse.sampler=random",
+                      "pretrain.epochs=6")]
+        proc = popen(*argv, cwd=tmp_path)
+        _wait_running(url, "dse_har", proc)
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        hung = [t for t in trials(url, "dse_har") if t.state.name == "RUNNING"]
+        if hung:
+            break
+    assert len(hung) == 1, states(url, "dse_har")
+    time.sleep(2.5)  # past the grace period (2 x heartbeat) of the dead worker's trial
+    assert cli(capsys, "-q", *argv)[0] == 0
+    done = check_complete_trials(url, "dse_har", FIELDS)
+    assert len(done) == 4 and set(states(url, "dse_har")) <= {"COMPLETE", "FAIL"}
+    dead = next(t for t in trials(url, "dse_har") if t.number == hung[0].number)
+    assert dead.state.name == "FAIL"
+    from optuna.storages import RetryFailedTrialCallback
+
+    retries = [d for d in done if RetryFailedTrialCallback.retried_trial_number(d) == dead.number]
+    assert len(retries) == 1 and retries[0].params == dead.params
+
+
 @pytest.mark.skipif(not os.environ.get("SNNX_TEST_POSTGRES"),
                     reason="SNNX_TEST_POSTGRES is not set: no PostgreSQL server to test "
                            "against (.ci/run starts one; see docs/dse.md)")
