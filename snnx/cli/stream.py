@@ -37,6 +37,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, metavar="LR", help="learning rate (default the rule's)")
     p.add_argument("--sample-rate", type=float, metavar="HZ",
                    help="rate of the source when it differs from the run's (LSL: its own)")
+    p.add_argument("--resample", choices=("nearest", "area"), default="nearest",
+                   help="rate conversion when the source's rate differs: nearest sample "
+                        "(default) or area (average, anti-aliasing for a faster source)")
     p.add_argument("--no-learn", action="store_true", help="predict only, ignore labels")
     p.add_argument("--max-samples", type=int, metavar="N", help="stop after N samples")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         events = st.run_events(deployed, src.split(":", 1)[1])
     else:
         events = st.file_events(src, channels)
-    adapter = deployed.adapter(args.rule, lr=args.lr, sample_rate_hz=rate)
+    adapter = deployed.adapter(args.rule, lr=args.lr, sample_rate_hz=rate,
+                               resample=args.resample)
     session = st.StreamSession(deployed, adapter, out, learn=not args.no_learn,
                                tensorboard=not args.no_tensorboard)
     stopped = False

@@ -21,6 +21,21 @@ from snnx.monitor.loggers import config_yaml, scalar
 logger = logging.getLogger(__name__)
 
 
+def _after_existing_files(logdir: Path) -> None:
+    """Wait (at most ~1 s) until a new event file's name sorts after every file already in
+    ``logdir``. Readers take the files in name order, and a resumed run's SessionLog START
+    (``purge_step``) only hides the old events read before it. The name is
+    ``events.out.tfevents.<10-digit second>.<host>.<pid>.<counter>``: within one second, a
+    process's counter going from 9 to 10 would sort the new file first."""
+    import time
+
+    stamps = [int(p.name.split(".")[3]) for p in logdir.glob("events.out.tfevents.*")
+              if len(p.name.split(".")) > 3 and p.name.split(".")[3].isdigit()]
+    if stamps:
+        while int(time.time()) <= max(stamps):
+            time.sleep(0.02)
+
+
 class TensorBoardLogger:
     """TensorBoard event files: scalars, conductance histograms, crossbar heatmaps, hparams.
 
@@ -37,6 +52,7 @@ class TensorBoardLogger:
 
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
+        _after_existing_files(self.logdir)
         self._writer = SummaryWriter(log_dir=str(self.logdir), flush_secs=flush_secs,
                                      purge_step=purge_step)
 

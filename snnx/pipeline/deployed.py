@@ -88,7 +88,7 @@ class Deployed:
 
     # ------------------------------------------------------------------ use
     def adapter(self, rule: Any = None, *, lr: float | None = None, hop: int | None = None,
-                sample_rate_hz: float | None = None) -> Any:
+                sample_rate_hz: float | None = None, resample: str = "nearest") -> Any:
         """An :class:`~snnx.learn.OnlineAdapter` on this chip that takes raw samples.
 
         Args:
@@ -98,6 +98,9 @@ class Deployed:
             hop: samples between predictions (default: the run's hop at the live rate).
             sample_rate_hz: rate of the live source when it differs from the run's: windows
                 then span the same time and are resampled.
+            resample: ``nearest`` (pick samples) or ``area`` (average the live samples
+                each run-rate sample spans: an anti-aliasing box filter when the source is
+                faster), see :mod:`snnx.learn.preprocess`.
         """
         from snnx.learn import OnlineAdapter, make_rule
 
@@ -107,7 +110,7 @@ class Deployed:
         elif rule is None or isinstance(rule, str):
             rule = self.rule
         return OnlineAdapter(self.chip, rule, hop=hop, lr=lr,
-                             preprocess=self.preprocessing.at_rate(sample_rate_hz))
+                             preprocess=self.preprocessing.at_rate(sample_rate_hz, resample))
 
     def inputs(self, windows: Any) -> torch.Tensor:
         """Raw windows (N, window, C) -> model inputs (float32 tensor)."""

@@ -120,6 +120,38 @@ def _pylsl():
         pytest.skip(f"liblsl cannot run here: {e.__class__.__name__}: {e}")
 
 
+def test_faster_source_with_area_resampling(run_dir, windows, tmp_path, capsys):
+    """The same motion sampled at 100 Hz with a fast wobble on top (+e, -e on the two
+    samples of each 50 Hz period): --resample area averages the wobble away and predicts
+    as the 50 Hz stream; nearest keeps +e (the check has power: its predictions differ)."""
+    X, _, _, _ = windows
+    base = np.concatenate(list(X)).astype(np.float32)
+    fast = np.repeat(base, 2, axis=0)
+    fast[0::2] += 3.0
+    fast[1::2] -= 3.0
+    preds = {}
+    for name, rows, extra in (("at50", base, []),
+                              ("area", fast, ["--sample-rate", "100", "--resample", "area"]),
+                              ("nearest", fast, ["--sample-rate", "100"])):
+        (tmp_path / f"{name}.csv").write_text(
+            "\n".join(",".join(f"{v:.9g}" for v in r) for r in rows) + "\n")
+        code, _, err = cli(capsys, "stream", str(run_dir), "--source",
+                           str(tmp_path / f"{name}.csv"), "--no-learn", *extra,
+                           "--out", str(tmp_path / name))
+        assert code == 0, err
+        preds[name] = [(r["window"], r["pred"]) for r in _records(tmp_path / name)
+                       if "pred" in r]
+    assert len(preds["at50"]) == _expected_windows(4 * W)
+    assert preds["area"] == preds["at50"]
+    assert preds["nearest"] != preds["at50"]
+    with pytest.raises(SystemExit) as stop:  # argparse's choices: one line, exit 2
+        snnx.cli.main(["stream", str(run_dir), "--source", str(tmp_path / "at50.csv"),
+                       "--resample", "cubic", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.strip().count("\n") == 0
+    assert "--resample" in err and "cubic" in err and not (tmp_path / "bad").exists()
+
+
 def test_lsl_outlet(run_dir, windows, tmp_path, capsys):
     pylsl = _pylsl()
     X, y, _, _ = windows

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import snnx.hw as hw
+from snnx.errors import ConfigError
 from snnx.learn import OnlineAdapter, Preprocessing
+from snnx.learn.preprocess import box_weights
 from snnx.nn import SNN
 from snnx.pipeline.data import _stretch
 from snnx.data.dataset import WindowDataset
@@ -32,6 +34,51 @@ def test_preprocessing_is_the_runs_arithmetic():
     assert np.array_equal(p(X[0]), want[0])
     flat = dataclasses.replace(p, flatten=True)
     assert flat(X).shape == (5, 48)
+
+
+def test_area_resampling_at_the_runs_rate_is_the_runs_arithmetic():
+    """Same rate: area and nearest are both the run's own stretch, bit for bit."""
+    X = np.random.default_rng(3).normal(0, 1, (4, 12, 3)).astype(np.float32)
+    for mw in (12, 16):
+        p = _pre(window=12, model_window=mw)
+        assert np.array_equal(p.at_rate(None, "area")(X), p(X))
+        assert np.array_equal(p.at_rate(50.0, "area")(X), p(X))
+
+
+def test_area_weights_against_an_independent_integration():
+    """Each output sample is the mean of the input over its time span: checked against a
+    fine nearest-sample upsampling averaged in blocks (exact for these rational ratios)."""
+    rng = np.random.default_rng(4)
+    for n_in, n_out in ((32, 16), (16, 32), (30, 16), (16, 30), (7, 5)):
+        x = rng.normal(0, 1, n_in)
+        fine = np.repeat(x, n_out)  # n_in * n_out samples, each output spans n_in of them
+        want = fine.reshape(n_out, n_in).mean(1)
+        W = box_weights(n_in, n_out)
+        np.testing.assert_allclose(W.sum(1), 1.0, rtol=1e-6)
+        np.testing.assert_allclose(W @ x, want, rtol=1e-5, atol=1e-6)
+
+
+def test_area_resampling_attenuates_a_tone_above_the_models_nyquist_rate():
+    """100 Hz source, 50 Hz run: a 40 Hz tone folds to 10 Hz at full amplitude by nearest
+    sample; averaging pairs keeps |cos(pi 40 / 100)| of it (the box filter's response)."""
+    p = _pre(window=64, hop=32, mean=[0.0] * 3, std=[1.0] * 3).at_rate(100.0)
+    t = np.arange(128) / 100.0
+    tone = np.repeat(np.cos(2 * np.pi * 40.0 * t + 0.3)[:, None], 3, axis=1)
+    near = p(tone)[:, 0]
+    area = p.at_rate(100.0, "area")(tone)[:, 0]
+
+    def amp(y):  # amplitude of the 10 Hz alias at 50 Hz
+        ts = np.arange(64) / 50.0
+        basis = np.stack([np.cos(2 * np.pi * 10 * ts), np.sin(2 * np.pi * 10 * ts)], 1)
+        return float(np.hypot(*np.linalg.lstsq(basis, y, rcond=None)[0]))
+
+    assert amp(near) == pytest.approx(1.0, rel=1e-4)
+    assert amp(area) == pytest.approx(abs(np.cos(np.pi * 40 / 100)), rel=1e-4)
+
+
+def test_unknown_resample_mode_is_a_config_error():
+    with pytest.raises(ConfigError, match="resample: 'cubic' is not one of nearest, area"):
+        _pre().at_rate(100.0, "cubic")
 
 
 def _net():

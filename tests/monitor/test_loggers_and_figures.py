@@ -126,6 +126,30 @@ def test_tensorboard_scalars_histogram_image_hparams(tmp_path):
     assert hp["model.hidden"].string_value == "[64]"
 
 
+def test_resumed_tensorboard_file_sorts_after_the_old_one(tmp_path):
+    """Readers take event files in name order and purge_step only hides events read before
+    it: an old file named within the current second with a counter that sorts late (as a
+    counter of 9 sorts after 10) must still come first, so each step reads once."""
+    import time
+
+    old = TensorBoardLogger(tmp_path / "tb")
+    for step in range(10):
+        old.log("x", 1.0, step)
+    old.close()
+    (f,) = (tmp_path / "tb").glob("events.out.tfevents.*")
+    parts = f.name.split(".")
+    parts[3], parts[-1] = f"{int(time.time()):010d}", "999999"
+    f.rename(f.with_name(".".join(parts)))
+    new = TensorBoardLogger(tmp_path / "tb", purge_step=5)
+    for step in range(5, 10):
+        new.log("x", 2.0, step)
+    new.close()
+    names = sorted(p.name for p in (tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert names[0] == ".".join(parts)
+    assert read_tensorboard_scalars(tmp_path / "tb")["x"] == (
+        [(s, 1.0) for s in range(5)] + [(s, 2.0) for s in range(5, 10)])
+
+
 def test_colorize_shapes_and_errors():
     rgb = colorize(np.array([[0.0, 1.0], [np.nan, 0.5]]), min_side=4)
     assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8

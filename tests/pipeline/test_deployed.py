@@ -93,6 +93,9 @@ def test_other_sample_rate_resamples(ideal_run):
     ad = run.adapter(sample_rate_hz=100.0)
     assert (ad.window, ad.hop) == (256, 128)
     assert np.array_equal(_adapter_predictions(ad, twice), base)
+    # area: a held sample averages to itself, so the same predictions from the same chip
+    area = run.adapter(sample_rate_hz=100.0, resample="area")
+    assert np.array_equal(_adapter_predictions(area, twice), base)
 
 
 def test_export_h5_starts_a_new_run_and_pt_loads_in_torch(ideal_run, tmp_path, capsys):
