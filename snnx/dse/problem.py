@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ from snnx.config.yamlio import one_line
 from snnx.dse.config import DseConfig, ParamSpec, build_dse, check_fidelity_sides
 from snnx.errors import ConfigError
 from snnx.pipeline.recipe import Recipe, apply_overrides, build_recipe
+
+log = logging.getLogger(__name__)
 
 _COST = ("energy_j", "latency_s", "pulses", "energy_by_op.*", "latency_by_op.*", "counts.*")
 REPORT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -178,6 +181,21 @@ def _check_param(base: dict, name: str, p: ParamSpec) -> None:
             _check_value(base, key, value, where)
 
 
+def _warn_step_budget(cfg: DseConfig, data: dict) -> None:
+    """Pretraining runs max(pretrain.steps, epochs x batches per epoch) optimiser steps: a
+    fidelity that only changes the epochs under a step budget may change nothing."""
+    fid = cfg.fidelity
+    if "pretrain.epochs" not in fid.cheap or "pretrain.steps" in fid.cheap:
+        return
+    steps = int(data.get("pretrain", {}).get("steps", 0) or 0)
+    if steps > 0 and fid.cheap["pretrain.epochs"] != fid.full["pretrain.epochs"]:
+        log.warning("dse.fidelity: cheap and full differ in pretrain.epochs, but the recipe's "
+                    "pretrain.steps = %d is a floor on the optimiser steps (budget = max(steps, "
+                    "epochs x batches per epoch)), so a cheap trial may pretrain as long as a "
+                    "full one; set pretrain.steps: 0 or put pretrain.steps in the fidelity",
+                    steps)
+
+
 def load_problem(recipe: Recipe) -> Problem:
     """Check a recipe's ``dse`` block against the recipe and report.json (before any trial).
 
@@ -195,6 +213,7 @@ def load_problem(recipe: Recipe) -> Problem:
             for key, value in getattr(cfg.fidelity, side).items():
                 _check_value(data, key, value, f"dse.fidelity.{side}.{key}")
         check_fidelity_sides(cfg.fidelity)
+        _warn_step_budget(cfg, data)
     for field in cfg.objectives:
         check_field(field, f"dse.objectives.{field}")
     return Problem(base=base, config=cfg, study=cfg.study or recipe.name)

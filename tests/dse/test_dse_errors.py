@@ -98,3 +98,21 @@ def test_storage_urls():
     assert with_driver("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     assert "pw" not in safe_url("postgresql://u:pw@h/db") and "u:***@h" in safe_url(
         "postgresql://u:pw@h/db")
+
+
+@pytest.mark.parametrize("over,warns", [
+    ([], False),                                 # the shipped recipe: pretrain.steps 0
+    (["pretrain.steps=600"], True),              # a step floor under an epochs fidelity
+    (["pretrain.steps=600", "dse.fidelity={cheap: {pretrain.steps: 60}, "
+      "full: {pretrain.steps: 600}}"], False),   # the fidelity sets the steps itself
+])
+def test_epochs_fidelity_under_a_step_budget_warns(caplog, over, warns):
+    from snnx.dse.problem import load_problem
+    from snnx.pipeline.recipe_files import load_recipe
+
+    with caplog.at_level("WARNING", logger="snnx.dse.problem"):
+        load_problem(load_recipe(DSE_HAR, over))
+    said = [r.getMessage() for r in caplog.records if r.name == "snnx.dse.problem"]
+    assert bool(said) == warns, said
+    if warns:
+        assert "pretrain.steps = 600" in said[0] and "pretrain.epochs" in said[0]

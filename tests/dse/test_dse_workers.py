@@ -32,7 +32,8 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     out = tmp_path / "s"
     url = f"sqlite:///{out / 'study.db'}"
     proc = popen("dse", "--recipe", DSE_HAR, "--out", str(out), "--workers", "2",
-                 *sets("dse.trials=6"), cwd=tmp_path)
+                 *sets("dse.trials=6", "pretrain.steps=600"),  # ~0.3 s trials: both get some
+                 cwd=tmp_path)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     cheap = check_complete_trials(url, "dse_har.cheap", FIELDS)
