@@ -53,7 +53,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -63,6 +62,7 @@ import torch
 
 from snnx.config.schema import KW, build, spec
 from snnx.errors import ConfigError, ShapeError
+from snnx.transforms import copy_model
 
 __all__ = ["mdm", "plan", "input_activity", "array_nf", "wire_cost", "layer_inputs",
            "Params"]
@@ -237,20 +237,10 @@ def _analog_layers(model) -> list:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, AnalogLinear)]
 
 
-def _copy(model):
-    """Deep copy whose AnalogLinear layers know their tiles are in sync with ``weight``
-    (a copied Parameter restarts its version counter, which would force a re-programming)."""
-    out = copy.deepcopy(model)
-    for (_, src), (_, dst) in zip(_analog_layers(model), _analog_layers(out)):
-        dst._programmed_version = dst.weight._version if (
-            src._programmed_version == src.weight._version) else -1
-    return out
-
-
 def layer_inputs(model, calib: Any) -> dict[str, torch.Tensor]:
     """Inputs (N, in) that each AnalogLinear of ``model`` receives on ``calib`` (one forward
     pass of a throw-away copy, so the model's noise state and ledger are untouched)."""
-    probe = _copy(model).eval()
+    probe = copy_model(model).eval()
     seen: dict[str, list[torch.Tensor]] = {}
     hooks = []
     for name, lyr in _analog_layers(probe):
@@ -294,7 +284,7 @@ def mdm(model, params: Params | Mapping | None = None, *, calib: Any = None, see
         raise ConfigError("mdm: the model has no AnalogLinear layers; put it on tiles first "
                           "(model.to_analog(hw))")
     acts = layer_inputs(model, calib) if calib is not None else {}
-    out = _copy(model)
+    out = copy_model(model)
     for name, lyr in _analog_layers(out):
         tile = lyr.tile
         x = acts.get(name)
