@@ -37,6 +37,7 @@ full float64 re-solve of the tile's conductances after each update (float32 tile
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import statistics
@@ -50,18 +51,6 @@ from _timing import median_time as wall_median
 import snnx.hw as hw
 from snnx.errors import ShapeError
 from snnx.hw.rng import RandomSource
-
-
-def cpu_median(fn, repeats: int, warmup: int = 5) -> float:
-    """Median CPU time of ``fn()`` in seconds (this process, all its threads)."""
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        ts.append(time.process_time() - t0)
-    return statistics.median(ts)
 
 
 median_time = wall_median
@@ -273,7 +262,8 @@ def main() -> None:
                     help="error growth without re-solves up to this many updates (0: skip)")
     args = ap.parse_args()
     global median_time
-    median_time = cpu_median if args.clock == "cpu" else wall_median
+    if args.clock == "cpu":
+        median_time = functools.partial(wall_median, clock=time.process_time)
     torch.set_num_threads(args.threads)
     pool = None if args.exact_rng else 1 << 20
     if args.build:
