@@ -215,14 +215,12 @@ def _per_array(hw: HWConfig, G: torch.Tensor, model: str) -> torch.Tensor:
     """G_eff (2, in, n_cols) of every physical array for conductances G (same shape,
     physical order) under ``model``."""
     from snnx.hw import parasitics as pr
+    from snnx.hw import wires
 
-    par, rows, cols = hw.parasitics, hw.array.rows, hw.array.cols
+    par = hw.parasitics
     out = torch.empty_like(G)
-    for s in range(G.shape[0]):
-        for r0 in range(0, G.shape[1], rows):
-            for c0 in range(0, G.shape[2], cols):
-                sl = (s, slice(r0, r0 + rows), slice(c0, c0 + cols))
-                out[sl] = pr.effective_conductance(G[sl], par.r_row, par.r_col, model=model)
+    for sl in wires.array_blocks(hw, tuple(G.shape)):
+        out[sl] = pr.effective_conductance(G[sl], par.r_row, par.r_col, model=model)
     return out
 
 

@@ -51,9 +51,10 @@ from snnx.hw.config import HWConfig
 MAX_BYTES = 4 * 2 ** 30
 
 
-def _blocks(hw: HWConfig, shape: tuple[int, ...]) -> list[tuple[int, slice, slice]]:
+def array_blocks(hw: HWConfig, shape: tuple[int, ...]) -> list[tuple[int, slice, slice]]:
     """(side, row slice, col slice) of every physical array of cell shape (2, in, n_cols),
-    in the order side, row block, column block."""
+    in the order side, row block, column block (a partly used last array at its used
+    size)."""
     rows, cols = hw.array.rows, hw.array.cols
     return [(s, slice(r0, min(r0 + rows, shape[1])), slice(c0, min(c0 + cols, shape[2])))
             for s in range(shape[0]) for r0 in range(0, shape[1], rows)
@@ -72,7 +73,7 @@ def bytes_needed(hw: HWConfig, shape: tuple[int, ...], mode: str | None = None) 
     if mode == "none":
         return 0
     total, peak = 0, 0
-    for _, rs, cs in _blocks(hw, shape):
+    for _, rs, cs in array_blocks(hw, shape):
         M, N = rs.stop - rs.start, cs.stop - cs.start
         h, w = max(M, N), min(M, N)
         total += 8 * h * w * w + 8 * w * (h + 2 * w) + 64 * h * w
@@ -108,7 +109,7 @@ def _solvers(hw: HWConfig, G: torch.Tensor, linear: bool) -> list:
 
     p = hw.parasitics
     return [ExactArraySolve(G[b], p.r_row, p.r_col, jacobian=linear)
-            for b in _blocks(hw, tuple(G.shape))]
+            for b in array_blocks(hw, tuple(G.shape))]
 
 
 def _fresh(hw: HWConfig, G: torch.Tensor, n_updates: int,
@@ -119,7 +120,7 @@ def _fresh(hw: HWConfig, G: torch.Tensor, n_updates: int,
     mode = hw.parasitics.incremental
     sol = _solvers(hw, G, mode == "linear")
     geff = torch.empty_like(G)
-    for b, s in zip(_blocks(hw, tuple(G.shape)), sol):
+    for b, s in zip(array_blocks(hw, tuple(G.shape)), sol):
         geff[b] = s.geff
     anchor = {"at": n_updates, "mode": mode, "geff": geff, "G": G.clone(),
               "Ga": G.clone() if mode == "linear" else None, "_solvers": sol, "_ref": G,
@@ -133,7 +134,7 @@ def _rebuild(hw: HWConfig, anchor: dict) -> None:
         anchor["_solvers"] = _solvers(hw, anchor["G"], False)
         return
     sol = _solvers(hw, anchor["Ga"], True)
-    for b, s in zip(_blocks(hw, tuple(anchor["G"].shape)), sol):
+    for b, s in zip(array_blocks(hw, tuple(anchor["G"].shape)), sol):
         s.restore(anchor["G"][b], anchor["geff"][b])
     anchor["_solvers"] = sol
 
@@ -172,8 +173,7 @@ def _sync(hw: HWConfig, G: torch.Tensor, anchor: dict) -> torch.Tensor:
     geff = anchor["geff"].clone()
     exact = anchor["mode"] == "exact"
     start = 0
-    for b, (sl, s, k) in enumerate(zip(_blocks(hw, tuple(G.shape)), anchor["_solvers"],
-                                       counts)):
+    for sl, s, k in zip(array_blocks(hw, tuple(G.shape)), anchor["_solvers"], counts):
         if k:
             sel = order[start:start + k]
             geff[sl] = s.update(local.index_select(0, sel), vals.index_select(0, sel),
