@@ -29,8 +29,8 @@ def _after_existing_files(logdir: Path) -> None:
     process's counter going from 9 to 10 would sort the new file first."""
     import time
 
-    stamps = [int(p.name.split(".")[3]) for p in logdir.glob("events.out.tfevents.*")
-              if len(p.name.split(".")) > 3 and p.name.split(".")[3].isdigit()]
+    fields = (p.name.split(".") for p in logdir.glob("events.out.tfevents.*"))
+    stamps = [int(f[3]) for f in fields if len(f) > 3 and f[3].isdigit()]
     if stamps:
         while int(time.time()) <= max(stamps):
             time.sleep(0.02)

@@ -14,17 +14,23 @@ from dse_helpers import (DSE_HAR, check_complete_trials, cli, popen, sets, state
 FIELDS = ["accuracy.adapted", "cost.energy_j", "cost.latency_s", "cost.area_m2"]
 
 
-def _wait_complete(url: str, study: str, proc, n: int, timeout: float = 300) -> None:
+def _wait_for(url: str, study: str, proc, state: str, n: int, what: str,
+              timeout: float = 300, poll: float = 0.2) -> None:
+    """Until ``study`` has ``n`` trials in ``state`` while ``proc`` still runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         try:
-            if states(url, study).get("COMPLETE", 0) >= n:
+            if states(url, study).get(state, 0) >= n:
                 return
         except Exception:  # noqa: BLE001 - the study or its tables do not exist yet
             pass
-        time.sleep(0.2)
-    raise AssertionError("no trial finished in time")
+        time.sleep(poll)
+    raise AssertionError(f"no trial {what} in time")
+
+
+def _wait_complete(url: str, study: str, proc, n: int) -> None:
+    _wait_for(url, study, proc, "COMPLETE", n, "finished")
 
 
 def test_two_worker_processes_share_one_sqlite_study(tmp_path):
@@ -80,24 +86,15 @@ def test_interrupted_search_continues_on_rerun(capsys, tmp_path):
                    for d in done)
 
 
-def _wait_running(url: str, study: str, proc, timeout: float = 300) -> int | None:
+def _wait_running(url: str, study: str, proc) -> int | None:
     """The number of a trial of ``study`` RUNNING for over a heartbeat interval (1 s: its
     worker has recorded a heartbeat, without which a trial is never found stale); None when
     that trial finished first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        try:
-            st = states(url, study)
-        except Exception:  # noqa: BLE001 - the study or its tables do not exist yet
-            st = {}
-        if st.get("RUNNING", 0) >= 1:
-            running = [t.number for t in trials(url, study) if t.state.name == "RUNNING"]
-            time.sleep(1.5)
-            still = [t.number for t in trials(url, study) if t.state.name == "RUNNING"]
-            return running[0] if running and running == still else None
-        time.sleep(0.05)
-    raise AssertionError("no trial was running in time")
+    _wait_for(url, study, proc, "RUNNING", 1, "was running", poll=0.05)
+    running = [t.number for t in trials(url, study) if t.state.name == "RUNNING"]
+    time.sleep(1.5)
+    still = [t.number for t in trials(url, study) if t.state.name == "RUNNING"]
+    return running[0] if running and running == still else None
 
 
 def test_worker_killed_hard_is_retried_after_the_heartbeat(capsys, tmp_path):
