@@ -45,7 +45,7 @@ import torch
 
 from snnx.hw.layout import Layout
 from snnx.hw.ledger import CostLedger
-from snnx.hw.programming import ProgramStats
+from snnx.hw.programming import ProgramStats, row_max
 
 
 def digital_time(hw, n_ops: float) -> float:
@@ -133,9 +133,8 @@ class TileCost:
     def _row_max(self, w, n: torch.Tensor) -> torch.Tensor:
         """(2 * in,) largest count ``n`` (one per pulsed cell of ``w``) in each row of each
         side (``side * in + row``)."""
-        t = self.layout
-        out = torch.zeros(2 * t.in_features, dtype=n.dtype, device=n.device)
-        return out.scatter_reduce_(0, w.row + w.side * t.in_features, n, reduce="amax")
+        n_in = self.layout.in_features
+        return row_max(w.row + w.side * n_in, n, 2 * n_in)
 
     # ------------------------------------------------------------------ events
     def read(self, B: int, cycles: int, e_cell: float, transposed: bool) -> None:

@@ -44,6 +44,15 @@ class ProgramStats:
     converged: Any = None        #: bool per cell: ended within the scheme's tolerance, or None
 
 
+def row_max(row: Any, values: Any, n_rows: int) -> Any:
+    """(n_rows,) largest of ``values`` whose row index is ``row`` (0 for a row with none):
+    a row's write time is set by its longest pulse train."""
+    import torch
+
+    out = torch.zeros(n_rows, dtype=values.dtype, device=values.device)
+    return out.scatter_reduce_(0, row, values, reduce="amax")
+
+
 def verify_readback(G: Any, target: Any, hw: Any, gen: Any, threshold: float) -> tuple:
     """One verify read of every cell (with the model's per-cell read noise) against its
     target: (bool mask of cells off by more than ``threshold`` x (g_max - g_min), stats

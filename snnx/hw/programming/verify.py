@@ -23,7 +23,7 @@ import dataclasses
 from typing import Any
 
 from snnx.config.schema import KW, spec
-from snnx.hw.programming import ProgramStats
+from snnx.hw.programming import ProgramStats, row_max
 from snnx.hw.programming.one_shot import program_one_shot
 
 #: cells per chunk of the first (full-array) verify read; bounds its scratch memory
@@ -132,8 +132,7 @@ def program_verify(target: Any, hw: Any, gen: Any, gain: Any, faults: Any,
         Gf.index_copy_(0, idx, g_a * r + gmin)
         stats.pulses += float(n.sum())
         stats.cells_written += int(idx.numel())
-        rmax = torch.zeros_like(row_steps).scatter_reduce_(0, idx // ncol, n, "amax")
-        row_steps += rmax
+        row_steps += row_max(idx // ncol, n, row_steps.numel())
         stats.iterations = it + 1
     stats.row_steps = row_steps.view(stats.row_steps.shape)
     return G, stats

@@ -66,7 +66,7 @@ from typing import Any
 
 from snnx.config.schema import check_value as _check_meta, spec
 from snnx.errors import ConfigError, ShapeError
-from snnx.hw.programming import ProgramStats
+from snnx.hw.programming import ProgramStats, row_max
 
 #: board ADC counts that span the conductance range (the [R] conversion of this module)
 BOARD_COUNTS_PER_RANGE = 1000.0
@@ -257,7 +257,7 @@ def program_vipi(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any =
             g_new = torch.where(sa0[idx], 0.0, torch.where(sa1[idx], 1.0, g_new))
         g[idx] = g_new
         cell_pulses[idx] += 1.0
-        rows += _row_max(idx // n_cols, width, rows.numel())
+        rows += row_max(idx // n_cols, width, rows.numel())
         stats.pulses += float(idx.numel())
         stats.pulse_equivalents += float(width.sum())
         stats.iterations = it + 1
@@ -269,14 +269,6 @@ def program_vipi(target: Any, hw: Any, gen: Any, gain: Any = None, faults: Any =
     stats.row_steps = rows.reshape(target.shape[:-1])
     G = (g * r + gmin).reshape(target.shape)
     return G, stats
-
-
-def _row_max(row: Any, width: Any, n_rows: int) -> Any:
-    """(n_rows,) longest pulse width in each row (0 for rows without a pulse)."""
-    import torch
-
-    m = torch.zeros(n_rows, dtype=width.dtype, device=width.device)
-    return m.scatter_reduce_(0, row, width, reduce="amax", include_self=True)
 
 
 def _record(stats: VIPIStats, g, t, ok, converged, n_ok: int, tol: float) -> None:
