@@ -99,8 +99,3 @@ def apply_pulses(g: torch.Tensor, n: torch.Tensor, hw: HWConfig, *, depress: tor
         raise ValueError("apply_pulses: the device has no pulse step (continuous levels and "
                          "device.update.step null)")
     return cell_model(hw).pulse(g, n, s, depress=depress, gain=gain, noise=noise)
-
-
-def needs_pulse_noise(hw: HWConfig) -> bool:
-    """Whether the device model takes standard-normal samples per pulsed cell."""
-    return bool(cell_model(hw).noisy)

@@ -361,7 +361,7 @@ class Tile:
             self.cost.update_stochastic(stats, w.cells, B)
         if w.lin is None:
             return
-        G_old = self._G.clone() if self.cells.active else None
+        G_old = self._G.clone() if self.cells.stateful else None  # only a stateful device reads it
         self._G.view(-1).index_copy_(0, w.lin, w.G_new)
         wires.note(self._pr_anchor, self._G, w.lin)  # the written cells, for kept solves
         self.cells.after_sparse_write(G_old, self._G, w.lin, self.gen)

@@ -226,10 +226,7 @@ def exact_update(layout: Layout, G: torch.Tensor, faults, x: torch.Tensor, d: to
         (new G (2, in, n_cols), touched (in, n_cols) bool mask of changed pairs).
     """
     hw = layout.hw
-    if layout.row_perm is not None:
-        x = x.index_select(1, layout.row_perm)
-    if layout.col_perm is not None:
-        d = d.index_select(1, layout.col_perm)
+    x, d = physical_order(layout, x, d)
     dC = (x.t() @ d).mul_(-lr / layout.w_max)  # full-cell units
     r, gmin = dev.g_range(hw), hw.device.g_min
     g = (G - gmin) / r
