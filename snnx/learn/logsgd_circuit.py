@@ -350,17 +350,14 @@ class CapacitorArray:
 
     # ------------------------------------------------------------------ update
     def integrate(self, drive: torch.Tensor, lr: float, weight_decay: float,
-                  rows: int) -> torch.Tensor:
+                  rows: int) -> None:
         """One Euler step ``I± <- I± + η (I_in± - λ I±)`` of every integrator, then hold.
 
         Args:
             drive: (out, in) ``-δᵀx`` summed over the step's rows (weight units).
             lr: η. weight_decay: λ. rows: R rows streamed through the multipliers.
-        Returns:
-            (out, in) float64 change of the held weights.
         """
         p = self.p
-        W_old = self.held_weights()
         I = self.currents()
         drive = drive.to(torch.float64)
         inp = torch.stack([drive.clamp(min=0), (-drive).clamp(min=0)]) * self.i_w
@@ -375,7 +372,6 @@ class CapacitorArray:
             k = (k - p.droop).clamp_(0, (1 << p.state_bits) - 1)
         self._set_codes(k)
         self._book_update(lr, weight_decay, rows)
-        return self.held_weights() - W_old
 
     def _book_update(self, lr: float, weight_decay: float, rows: int) -> None:
         p, hw, led = self.p, self.rram.hw, self.rram.ledger
