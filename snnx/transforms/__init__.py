@@ -100,5 +100,12 @@ def copy_model(model: Any) -> Any:
     return out
 
 
+def tile_layers(model: Any) -> list:
+    """The modules of ``model`` that hold a :class:`~snnx.hw.tile.Tile` (``.tile``), in order."""
+    from snnx.hw.tile import Tile
+
+    return [m for m in model.modules() if isinstance(getattr(m, "tile", None), Tile)]
+
+
 __all__ = ["TRANSFORMS", "apply_transforms", "attach_report", "transform_reports",
-           "copy_model", "rebuild_transforms", "REPORTS"]
+           "copy_model", "tile_layers", "rebuild_transforms", "REPORTS"]

@@ -62,11 +62,11 @@ from snnx.config.schema import KW, build, spec
 from snnx.config.seeds import derive
 from snnx.errors import ConfigError
 from snnx.hw.periphery_key import PeripheryKey
-from snnx.transforms import attach_report, copy_model
+from snnx.transforms import attach_report, copy_model, tile_layers
 from snnx.transforms.encrypt import (VARIANTS, KeyedPeriphery, SimulatedPUF, bnn_forward,
                                      derive_keys, keyed_forward)
 
-__all__ = ["Params", "encrypt", "rebuild", "tile_layers", "master_weight"]
+__all__ = ["Params", "encrypt", "rebuild", "master_weight"]
 
 
 @dataclasses.dataclass(**KW)
@@ -87,13 +87,6 @@ class Params:
     report: bool = spec(True, doc="add the encryption block to report.json (accuracy with, "
                                   "without and with a wrong key, the variants, periphery "
                                   "energy share)")
-
-
-def tile_layers(model: Any) -> list:
-    """The modules of ``model`` that hold a :class:`~snnx.hw.tile.Tile` (``.tile``), in order."""
-    from snnx.hw.tile import Tile
-
-    return [m for m in model.modules() if isinstance(getattr(m, "tile", None), Tile)]
 
 
 def master_weight(layer: Any) -> torch.Tensor:

@@ -58,8 +58,8 @@ import torch
 from snnx.config.schema import KW, build, spec
 from snnx.config.seeds import derive
 from snnx.errors import ConfigError
-from snnx.transforms import attach_report, copy_model
-from snnx.transforms.encrypt_tiles import master_weight, tile_layers
+from snnx.transforms import attach_report, copy_model, tile_layers
+from snnx.transforms.encrypt_tiles import master_weight
 from snnx.transforms.reprogram import SIGNS, SORTS, ReprogramResult, reprogram
 
 __all__ = ["Params", "reprogram_model"]
@@ -152,11 +152,12 @@ def reprogram_model(model: Any, params: Params | Mapping | None = None, *, calib
         raise ConfigError("reprogram: the model has no layers on tiles; put it on tiles "
                           "first (model.to_analog(hw))")
     weights = [master_weight(lyr).detach().double().cpu() for lyr in layers]
+    schedules = [("sorted_stuck", opts.sort, opts.greedy, opts.low_bits)]
+    if opts.report:  # the other schedules only feed the report's comparison
+        schedules += [("naive", "none", False, 0), ("sorted", opts.sort, opts.greedy, 0),
+                      ("stuck", "none", False, opts.low_bits)]
     runs = {name: _run(weights, opts, seed, sort=sort, greedy=greedy, low_bits=low)
-            for name, sort, greedy, low in (
-                ("sorted_stuck", opts.sort, opts.greedy, opts.low_bits),
-                ("naive", "none", False, 0), ("sorted", opts.sort, opts.greedy, 0),
-                ("stuck", "none", False, opts.low_bits))}
+            for name, sort, greedy, low in schedules}
     res = runs["sorted_stuck"]
     out = _with_weights(model, res.held[-1])
     cost, loads = layers[0].tile.hw.cost, len(res.order) * opts.inferences
