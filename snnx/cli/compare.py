@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 recipe.replace(*sets[label])
         extra = [*args.set, *(f"{k}:{v}" for k, s in sets.items() for v in s)]
         out = out or default_out("compare", list(recipes), extra)
+        check_writable(out, "--out")  # before the runs, which write into it
         set_threads(args.threads)
         print(f"{len(recipes)} recipe(s) x {len(seeds)} seeds into {out}")
         reports, labels = cmp.run_seeds(recipes, seeds, out, sets=sets,
@@ -129,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
         rows = cmp.compare(reports, labels)
     else:
         out = out or Path("runs") / "compare" / time.strftime("%Y%m%d-%H%M%S")
+        check_writable(out, "--out")
         rows = cmp.compare(cmp.collect(args.runs))
-    check_writable(out, "--out")
     files = cmp.write_outputs(rows, out, stem=stem)
     print(stats_tables(rows))
     print("written: " + ", ".join(str(f) for f in files))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from snnx.cli.common import add_set, add_threads, set_examples, set_threads
+from snnx.cli.common import add_set, add_threads, parse_sets, set_examples, set_threads
 from snnx.cli.compare import check_seeds, default_out, load_recipes
 from snnx.errors import SnnxError
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from snnx.pipeline.sweep import at_edge, best_values, sweep, sweep_table, write_sweep
 
     seeds = check_seeds(3 if args.seeds is None else args.seeds, args.first_seed)
-    if any(item.split("=", 1)[0].strip() == args.key for item in args.set):
+    if args.key in parse_sets(args.set):
         raise SnnxError(f"--set: {args.key} is the swept key; give its values with --values")
     if len(set(args.values)) != len(args.values):
         raise SnnxError("--values: a value is listed twice")

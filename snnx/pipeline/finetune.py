@@ -27,7 +27,6 @@ ledger account ``finetune``.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import torch
@@ -97,9 +96,3 @@ def _digital_step(layers: list, rec: Any, deltas: list, lr: float, update_bias: 
             lyr.bias.sub_(lr * d.sum(0).to(lyr.bias.dtype))
         if targets is not None:
             targets[i] -= lr * (d.t() @ rec.inputs[i]).to(targets[i].dtype)
-
-
-def expected_steps(recipe: Any, n: int) -> int:
-    """Steps of :func:`finetune` on ``n`` windows (for reports of resumed runs)."""
-    f = recipe.finetune
-    return f.epochs * math.ceil(n / f.batch_size) if n else 0

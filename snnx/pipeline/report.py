@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 
-_ENERGY = ((1.0, "J"), (1e-3, "mJ"), (1e-6, "\u00b5J"), (1e-9, "nJ"), (1e-12, "pJ"))
-_TIME = ((1.0, "s"), (1e-3, "ms"), (1e-6, "\u00b5s"), (1e-9, "ns"))
+ENERGY_UNITS = ((1.0, "J"), (1e-3, "mJ"), (1e-6, "\u00b5J"), (1e-9, "nJ"), (1e-12, "pJ"))
+TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "\u00b5s"), (1e-9, "ns"))
 
 
 def _fmt(value: float, table: tuple) -> str:
@@ -34,12 +34,12 @@ def _fmt(value: float, table: tuple) -> str:
 
 def fmt_energy(j: float) -> str:
     """``3.49e-06`` -> ``'3.49 µJ'``."""
-    return _fmt(j, _ENERGY)
+    return _fmt(j, ENERGY_UNITS)
 
 
 def fmt_time(s: float) -> str:
     """``1.2e-05`` -> ``'12 µs'``."""
-    return _fmt(s, _TIME)
+    return _fmt(s, TIME_UNITS)
 
 
 def fmt_area(m2: float) -> str:

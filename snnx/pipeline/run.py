@@ -53,7 +53,7 @@ from snnx.pipeline.folder import (CONFIG_FILE, KEEP_STEP_CHECKPOINTS, LOCK_FILE,
                                   PREPROCESSING_FILE, RUN_KIND, absolute_paths, alive,
                                   check_writable, load_latest_checkpoint, new_run_dir,
                                   preprocessing_of, read_pid, read_run, write_text)
-from snnx.pipeline.finetune import expected_steps, finetune
+from snnx.pipeline.finetune import finetune
 from snnx.pipeline.loop import OnlineLoop
 from snnx.pipeline.pretrain import Pretraining
 from snnx.pipeline.recipe import Recipe
@@ -250,11 +250,6 @@ class Run:
         build the rule's hardware (or restore a checkpoint)."""
         self.chip = deploy(self.net, self.hw, self.recipe, self.x["source_train"][:64])
         self.transform_info = transform_reports(self.chip, self.measure_model)
-        ft = self.recipe.finetune
-        if ft.epochs:
-            self.blocks["finetune"] = {"method": ft.method, "rule": ft.rule,
-                                       "epochs": ft.epochs, "steps": expected_steps(
-                                           self.recipe, len(self.x["source_train"]))}
         self.loop = OnlineLoop(recipe=self.recipe, chip=self.chip, rule=self.rule,
                                stream=(self.x["stream"], self.y["stream"]),
                                data=self.data.stream, labelled=self.labelled,
@@ -273,7 +268,7 @@ class Run:
         if self._aware:
             self.acc["deployed_source"] = self.measure("source_test")
         start = self.acc["deployed"]
-        if ft.epochs:
+        if self.recipe.finetune.epochs:
             self.blocks["finetune"] = finetune(self.chip, self.recipe, self.x["source_train"],
                                                self.y["source_train"], self.logger)
             start = self.acc["finetuned"] = self.measure()

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from snnx.config.overrides import flatten
+from snnx.pipeline.report import ENERGY_UNITS, TIME_UNITS
 
 ACCURACIES = ("software", "software_target", "deployed", "adapted", "prequential",
               "adapted_source")
@@ -191,7 +192,7 @@ def fmt_pm(stat: Mapping[str, Any], kind: str) -> str:
     if kind == "area_m2":
         scale, unit = 1e-6, "mm\u00b2"
     else:
-        table = _ENERGY if kind == "energy_j" else _TIME
+        table = ENERGY_UNITS if kind == "energy_j" else TIME_UNITS
         scale, unit = next(((s, u) for s, u in table if abs(mean) >= s), table[-1])
     pm = "-" if ci is None else _two(ci / scale)
     return f"{mean / scale:.3g} {unit} ± {pm}"
@@ -201,9 +202,6 @@ def _two(x: float) -> str:
     """Two significant digits without an exponent: 0.034, 1.6, 160."""
     return f"{x:.0f}" if abs(x) >= 10 else f"{x:.2g}"
 
-
-_ENERGY = ((1.0, "J"), (1e-3, "mJ"), (1e-6, "\u00b5J"), (1e-9, "nJ"), (1e-12, "pJ"))
-_TIME = ((1.0, "s"), (1e-3, "ms"), (1e-6, "\u00b5s"), (1e-9, "ns"))
 
 ACC_COLUMNS = (("software", "software"), ("software_target", "sw target"),
                ("deployed", "deployed"), ("adapted", "adapted"), ("prequential", "prequential"))

@@ -139,6 +139,8 @@ PIPELINE = [
          "adapt.rule", "is not one of"),
     Case("compare-same-recipe-twice", ("compare", "--recipes", HAR_DFA, "har_dfa"),
          "--recipes", "two recipes are named 'har_dfa'"),
+    Case("compare-out-is-a-file", ("compare", "--recipes", HAR_DFA, "--out", "{tmp}/foreign.h5"),
+         "--out", "is a file, not a folder"),
     Case("compare-best-missing", ("compare", "--recipes", HAR_DFA, "--best", "{tmp}/nowhere"),
          "--best", "missing or unreadable"),
     Case("sweep-bad-key", ("sweep", "--recipes", HAR_DFA, "--key", "adapt.lrr", "--values",
