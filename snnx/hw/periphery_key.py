@@ -96,6 +96,7 @@ class PeripheryKey:
         k = torch.nonzero(c.cpu()).flatten()
         perm[2 * k], perm[2 * k + 1] = 2 * k + 1, 2 * k
         self._perm = perm
+        self._on: dict = {}  # the sign / permutation converted per (device, dtype), once
         self.sha256 = key_sha256(r.cpu(), c.cpu())
 
     @property
@@ -116,7 +117,16 @@ class PeripheryKey:
         return self
 
     def _s(self, t: torch.Tensor) -> torch.Tensor:
-        return self._sign.to(device=t.device, dtype=t.dtype)
+        key = ("s", t.device, t.dtype)
+        if key not in self._on:
+            self._on[key] = self._sign.to(device=t.device, dtype=t.dtype)
+        return self._on[key]
+
+    def _p(self, t: torch.Tensor) -> torch.Tensor:
+        key = ("p", t.device)
+        if key not in self._on:
+            self._on[key] = self._perm.to(t.device)
+        return self._on[key]
 
     def drive(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in) inputs -> what the XOR row drivers apply, ``s * x``."""
@@ -124,11 +134,11 @@ class PeripheryKey:
 
     def permute(self, y: torch.Tensor) -> torch.Tensor:
         """(B, out): the MUX pairs (column drive of mvm_t, un-swap of sensed outputs)."""
-        return y.index_select(1, self._perm.to(y.device))
+        return y.index_select(1, self._p(y))
 
     def scramble(self, W: torch.Tensor) -> torch.Tensor:
         """W (out, in) -> W' (and back: the map is an involution)."""
-        return W.index_select(0, self._perm.to(W.device)) * self._s(W)
+        return W.index_select(0, self._p(W)) * self._s(W)
 
     def __reduce_ex__(self, protocol):
         raise TypeError("PeripheryKey: a key is hardware state and cannot be pickled")
