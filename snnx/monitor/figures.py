@@ -284,3 +284,19 @@ def plot_sweep(series: Mapping[str, Sequence[tuple[float, Mapping[str, Any]]]],
     ax.grid(alpha=0.3)
     fig.suptitle(f"Sweep of {key}: mean and 95 % CI over seeds")
     return _save(fig, path)
+
+
+def plot_drift(block: Mapping[str, Any], path: str | os.PathLike, title: str) -> Path:
+    """drift.png: held-out accuracy vs time since programming (a report.json ``drift``
+    block: ``times_s``, ``labels``, ``deployed``, ``adapted``), with and without adaptation."""
+    t = [max(v, 1e-3) for v in block["times_s"]]
+    fig = _figure(6.4, 4)
+    ax = fig.add_subplot()
+    ax.plot(t, [100 * v for v in block["deployed"]], "o-", label="as programmed (drifted)")
+    ax.plot(t, [100 * v for v in block["adapted"]], "s-", label="after on-line adaptation")
+    ax.set_xscale("log")
+    ax.set_xticks(t, block["labels"], rotation=0)
+    ax.set(xlabel="time since programming", ylabel="held-out accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 #: published figures the runs are compared with (never used in a computation)
@@ -103,28 +102,6 @@ def hardware_aware_block(recipe: Any, acc: Mapping[str, Any]) -> dict:
                          if (k == "qat" and p.qat_bits) or (k == "noise_aware"
                                                             and p.noise_aware)}}
     return out
-
-
-def plot_drift(block: Mapping[str, Any], path: Path, title: str) -> Path:
-    """drift.png: held-out accuracy vs time since programming, with and without adaptation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = [max(v, 1e-3) for v in block["times_s"]]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    ax.plot(t, [100 * v for v in block["deployed"]], "o-", label="as programmed (drifted)")
-    ax.plot(t, [100 * v for v in block["adapted"]], "s-", label="after on-line adaptation")
-    ax.set_xscale("log")
-    ax.set_xticks(t, block["labels"], rotation=0)
-    ax.set(xlabel="time since programming", ylabel="held-out accuracy (%)", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def drift_table(block: Mapping[str, Any]) -> list[str]:

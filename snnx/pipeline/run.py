@@ -342,7 +342,9 @@ class Run:
         if r.monitor.figures:
             write_figures(self.run_dir, rep)
             if "drift" in rep:
-                rr.plot_drift(rep["drift"], self.run_dir / "drift.png",
+                from snnx.monitor.figures import plot_drift
+
+                plot_drift(rep["drift"], self.run_dir / "drift.png",
                               f"{r.name}: accuracy vs time since programming "
                               f"({r.adapt.rule}, {r.eval.times_mode})")
         final = {"hparams/accuracy_adapted": self.acc["adapted"],
