@@ -243,13 +243,19 @@ def load_run(path: str | os.PathLike) -> Deployed:
 
 
 def _load_file(path: Path) -> Deployed:
-    from snnx.config.yamlio import parse
-    from snnx.pipeline.recipe import build_recipe
-
     try:
         state = ckpt.load(path)
     except ckpt.CheckpointError as e:
         raise ckpt.CheckpointError(f"load_run: {e}") from None
+    return _from_saved(path, state)
+
+
+def _from_saved(path: Path, state: dict) -> Deployed:
+    """A :class:`Deployed` from the loaded contents ``state`` of a :meth:`Deployed.save`
+    file ``path``."""
+    from snnx.config.yamlio import parse
+    from snnx.pipeline.recipe import build_recipe
+
     if state.get("kind") != DEPLOYED_KIND:
         raise SnnxError(f"load_run: {path} is neither a run folder nor a file written by "
                         f"Deployed.save")
@@ -270,9 +276,12 @@ def pretrained_from(path: str | os.PathLike, where: str = "pretrain.checkpoint")
     whose chip's weights are read back -- a new run then starts from an adapted chip."""
     p = Path(path)
     try:
-        if p.is_dir() or (p.is_file() and ckpt.load(p).get("kind") == DEPLOYED_KIND):
+        if p.is_dir():
             return load_run(p).pretrained_state()
-        return ckpt.load(p)
+        state = ckpt.load(p)
+        if state.get("kind") == DEPLOYED_KIND:
+            return _from_saved(p, state).pretrained_state()
+        return state
     except SnnxError as e:
         msg = str(e).removeprefix("load_run: ")
         raise ckpt.CheckpointError(f"{where}: {msg}") from None
