@@ -74,15 +74,22 @@ def train_epoch(net: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: 
     loss_sum, correct = 0.0, 0
     for i in range(0, len(X), batch):
         idx = perm[i:i + batch]
-        logits = net(X[idx])
-        loss = F.cross_entropy(logits, y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss_sum += float(loss.detach()) * len(idx)
-        correct += int((logits.argmax(1) == y[idx]).sum())
+        batch_loss, hits = train_batch(net, opt, X[idx], y[idx])
+        loss_sum += batch_loss
+        correct += hits
     net.eval()
     return loss_sum / len(X), correct / len(X)
+
+
+def train_batch(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor) -> tuple[float, int]:
+    """One optimiser step on a batch (cross-entropy). Returns (summed loss, correct)."""
+    logits = net(x)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach()) * len(y), int((logits.argmax(1) == y).sum())
 
 
 @contextlib.contextmanager

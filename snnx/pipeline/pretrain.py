@@ -142,14 +142,10 @@ def fit(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: to
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
-            logits = net(x[idx])
-            loss = F.cross_entropy(logits, y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            batch_loss, hits = pm.train_batch(net, opt, x[idx], y[idx])
             step += 1
-            run_loss += float(loss.detach()) * len(idx)
-            run_hits += int((logits.argmax(1) == y[idx]).sum())
+            run_loss += batch_loss
+            run_hits += hits
             run_n += len(idx)
             bar.update(1)
             if step % cfg.val_every == 0 or step == total:
