@@ -58,11 +58,15 @@ def noisy_linear(layer: nn.Linear, x: torch.Tensor, sigma: float,
     Gaussian weight-noise injection for hardware-aware off-chip training: ``sigma`` is
     relative to the layer's largest |weight| (the tile's full scale).
     """
-    w = layer.weight
-    if sigma > 0:
-        scale = sigma * w.detach().abs().max()
-        w = w + scale * torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
-    return F.linear(x, w, layer.bias)
+    return F.linear(x, noisy_weight(layer.weight, sigma, gen), layer.bias)
+
+
+def noisy_weight(w: torch.Tensor, sigma: float, gen: torch.Generator | None) -> torch.Tensor:
+    """``W + sigma max|W| xi`` with a fresh ``xi ~ N(0, 1)`` (W itself when sigma is 0)."""
+    if sigma <= 0:
+        return w
+    scale = sigma * w.detach().abs().max()
+    return w + scale * torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
 
 
 def analog_copy(model: nn.Module, hw: HWConfig | str, seed: int, ledger: CostLedger | None,

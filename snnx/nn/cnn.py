@@ -60,7 +60,7 @@ from snnx.errors import ConfigError
 from snnx.hw.config import HWConfig
 from snnx.hw.ledger import CostLedger
 from snnx.nn.analog import AnalogLinear
-from snnx.nn.ann import ACTIVATIONS, TileNet, _analog, noisy_linear
+from snnx.nn.ann import ACTIVATIONS, TileNet, _analog, noisy_linear, noisy_weight
 from snnx.nn.conv import CONVS, _AnalogConv
 from snnx.nn.record import Record
 
@@ -365,10 +365,7 @@ def _noisy_conv(conv: nn.Module, x: torch.Tensor, sigma: float,
                 gen: torch.Generator | None) -> torch.Tensor:
     """The convolution with ``W + sigma max|W| xi`` (fresh ``xi ~ N(0, 1)`` per call), as
     :func:`snnx.nn.ann.noisy_linear` (hardware-aware training aid)."""
-    w = conv.weight
-    scale = sigma * w.detach().abs().max()
-    w = w + scale * torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
-    return conv._conv_forward(x, w, conv.bias)
+    return conv._conv_forward(x, noisy_weight(conv.weight, sigma, gen), conv.bias)
 
 
 def _software_state(model: CNN) -> dict:

@@ -53,7 +53,7 @@ from torch import nn
 
 from snnx.hw.config import HWConfig
 from snnx.hw.ledger import CostLedger
-from snnx.nn.analog import AnalogLinear, _TileMatmul
+from snnx.nn.analog import AnalogLinear
 
 
 def _pair(v: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
@@ -181,16 +181,9 @@ class _AnalogConv(AnalogLinear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, in, *S) -> (B, out, *S_out). Autograd: dx = fold(tile.mvm_t(dy)) (analog),
-        dW = δ^T P (digital)."""
-        self._maybe_program()
+        dW = δ^T P (digital): :meth:`AnalogLinear.forward` on the patch rows."""
         rows, size = self.patches(x)
-        if torch.is_grad_enabled() and (rows.requires_grad or self.weight.requires_grad):
-            y = _TileMatmul.apply(rows, self.weight, self.tile)
-        else:
-            y = self.tile.mvm(rows.detach()).to(rows.dtype)
-        if self.bias is not None:
-            y = y + self.bias
-        return self.to_map(y, x.shape[0], size)
+        return self.to_map(AnalogLinear.forward(self, rows), x.shape[0], size)
 
     # ------------------------------------------------------------------ conversion
     @property
