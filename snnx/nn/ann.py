@@ -70,20 +70,22 @@ def noisy_weight(w: torch.Tensor, sigma: float, gen: torch.Generator | None) -> 
 
 
 def analog_copy(model: nn.Module, hw: HWConfig | str, seed: int, ledger: CostLedger | None,
-                prefix: str) -> nn.Module:
-    """Deep copy of ``model`` with each ``nn.Linear`` in ``model.layers`` put on a tile.
+                prefix: str, make: Callable | None = None) -> nn.Module:
+    """Deep copy of ``model`` with each layer in ``model.layers`` put on a tile.
 
-    Layer ``i`` gets tile seed ``seed + i`` and name ``f"{prefix}{i}"``; all share ``ledger``
-    (a new one if None).
+    Layer ``i`` gets tile seed ``derive(seed, "layer.tile", i)`` and name ``f"{prefix}{i}"``;
+    all share ``ledger`` (a new one if None). ``make(layer, hw, seed=, ledger=, name=)``
+    builds the :class:`AnalogLinear` of a layer (default
+    :meth:`AnalogLinear.from_linear`, for ``nn.Linear`` layers).
     """
     ledger = ledger if ledger is not None else CostLedger()
+    make = AnalogLinear.from_linear if make is None else make
     out = type(model)(**model._kwargs)  # fresh module, then the weights
     out.load_state_dict(model.state_dict())
     out.gen.set_state(model.gen.get_state())
     out.layers = nn.ModuleList(
         lyr if isinstance(lyr, AnalogLinear) else
-        AnalogLinear.from_linear(lyr, hw, seed=derive(seed, "layer.tile", i), ledger=ledger,
-                                 name=f"{prefix}{i}")
+        make(lyr, hw, seed=derive(seed, "layer.tile", i), ledger=ledger, name=f"{prefix}{i}")
         for i, lyr in enumerate(model.layers))
     out.eval()
     return out

@@ -41,14 +41,13 @@ import dataclasses
 from typing import Callable, Sequence
 
 import torch
-from torch import nn
 
 from snnx.config.schema import KW, spec
 from snnx.config.seeds import derive
 from snnx.hw.config import HWConfig
 from snnx.hw.ledger import CostLedger
 from snnx.nn.analog import AnalogLinear
-from snnx.nn.ann import OnTiles, _analog
+from snnx.nn.ann import OnTiles, _analog, analog_copy
 from snnx.nn.binary import BNN, KINDS, _bn_affine, encode_inputs, fold_bn_sign
 from snnx.nn.record import Record
 
@@ -125,17 +124,11 @@ class BinaryNet(OnTiles, BNN):
                   ledger: CostLedger | None = None) -> "BinaryNet":
         """The same network with every quantised weight matrix on a tile (no bias; the
         BatchNorms stay digital); all tiles share one ledger."""
-        ledger = ledger if ledger is not None else CostLedger()
-        out = type(self)(**self._kwargs)
-        out.load_state_dict(self.state_dict())
-        out.gen.set_state(self.gen.get_state())
-        out.layers = nn.ModuleList(
-            lyr if isinstance(lyr, AnalogLinear) else
-            AnalogLinear(lyr.weight.shape[1], lyr.weight.shape[0], hw, bias=False,
-                         seed=derive(seed, "layer.tile", i), ledger=ledger, name=f"bnn{i}",
-                         weight=lyr.quantized().detach())
-            for i, lyr in enumerate(self.layers))
-        return out.eval()
+        def make(lyr, hw, **kw):
+            return AnalogLinear(lyr.weight.shape[1], lyr.weight.shape[0], hw, bias=False,
+                                weight=lyr.quantized().detach(), **kw)
+
+        return analog_copy(self, hw, seed, ledger, "bnn", make)
 
     def to_digital(self) -> "BinaryNet":
         """A software copy (eval mode) whose latent weights are the weights the tiles hold."""
