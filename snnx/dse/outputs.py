@@ -50,7 +50,7 @@ def pareto_set(problem: Problem, recs: list[TrialRecord]) -> list[TrialRecord]:
     full = [r for r in recs if r.fidelity == "full"]
     if not full:
         return []
-    sign = np.array([1.0 if d == "minimize" else -1.0 for d in problem.directions])
+    sign = np.array(problem.signs)
     mask = non_dominated(sign * np.array([r.values for r in full]))
     seen, out = set(), []
     for r in sorted((r for r, keep in zip(full, mask) if keep),

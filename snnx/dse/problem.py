@@ -115,6 +115,11 @@ class Problem:
         return [o.direction for o in self.config.objectives.values()]
 
     @property
+    def signs(self) -> list[float]:
+        """Per objective: +1 to minimise, -1 to maximise (multiply to get minimisation)."""
+        return [1.0 if d == "minimize" else -1.0 for d in self.directions]
+
+    @property
     def fidelity_dependent(self) -> list[bool]:
         """Per objective: does it change with the fidelity (see :data:`FIDELITY_BLOCKS`)?"""
         return [f.split(".", 1)[0] in FIDELITY_BLOCKS for f in self.fields]

@@ -85,7 +85,7 @@ class Worker:
         self._stop = False
         self._stop_asking = False  # a fresh trial came back over dse.trials: done
         self.optuna = _optuna()
-        self.sign = np.array([1.0 if d == "minimize" else -1.0 for d in self.problem.directions])
+        self.sign = np.array(self.problem.signs)
 
     # ------------------------------------------------------------------ the loop
     def run(self, max_trials: int | None = None) -> int:
